@@ -1,0 +1,133 @@
+// Package numbers normalizes and classifies telephone numbers at the edges of the engine:
+// E.164 digits, ISO 3166 country, number type, validity, and emergency numbers per the
+// caller's country. It wraps github.com/nyaruka/phonenumbers (libphonenumber's metadata).
+package numbers
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// Type is the kind of a number, as far as its digits tell.
+type Type string
+
+// Number types. FixedOrMobile is what the metadata says where the digits cannot tell the two
+// apart (the North American Numbering Plan).
+const (
+	Fixed         Type = "fixed"
+	Mobile        Type = "mobile"
+	FixedOrMobile Type = "fixed_or_mobile"
+	TollFree      Type = "toll_free"
+	Premium       Type = "premium"
+	SharedCost    Type = "shared_cost"
+	VoIP          Type = "voip"
+	Other         Type = "other" // personal, pager, UAN, voicemail, unknown
+	Emergency     Type = "emergency"
+)
+
+// Types lists every Type in a stable order.
+var Types = []Type{Fixed, Mobile, FixedOrMobile, TollFree, Premium, SharedCost, VoIP, Other, Emergency}
+
+// ParseType reads a Type name ("toll_free"); it is how rate cards name number types.
+func ParseType(s string) (Type, bool) {
+	for _, t := range Types {
+		if string(t) == s {
+			return t, true
+		}
+	}
+	return "", false
+}
+
+// Number is a parsed number.
+type Number struct {
+	// E164 is the number in E.164 without the "+" ("442071838750"). For an emergency number
+	// it is the short number as dialed ("112").
+	E164 string
+	// Country is the ISO 3166 alpha-2 code of the number ("GB"); for an emergency number the
+	// caller's country; "" for non-geographic numbers (+800, +882 …).
+	Country string
+	Type    Type
+	// Emergency is true when the dialed string is an emergency number in the caller's
+	// country (112, 911, 999, 000, 110, 119 …). Such a call is always allowed and never charged.
+	Emergency bool
+}
+
+// Errors returned by Parse; callers test them with errors.Is.
+var (
+	ErrEmpty          = errors.New("empty phone number")
+	ErrInvalid        = errors.New("invalid phone number")
+	ErrUnknownCountry = errors.New("unknown country")
+)
+
+// MaxInputLen bounds the raw input Parse accepts; longer strings are not phone numbers.
+const MaxInputLen = 64
+
+// Parse normalizes raw, as dialed or received, in the context of defaultCountry (ISO 3166
+// alpha-2, the caller's usage location; used for numbers without a "+" or international
+// prefix). Emergency numbers of defaultCountry are recognised first, before any other
+// parsing. A number that the metadata does not know as valid is an error wrapping ErrInvalid.
+func Parse(raw, defaultCountry string) (Number, error) {
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		return Number{}, ErrEmpty
+	}
+	if len(s) > MaxInputLen {
+		return Number{}, fmt.Errorf("%w: longer than %d characters", ErrInvalid, MaxInputLen)
+	}
+	cc := strings.ToUpper(strings.TrimSpace(defaultCountry))
+	if cc != "" && !knownRegion(cc) {
+		return Number{}, fmt.Errorf("%w: %q", ErrUnknownCountry, defaultCountry)
+	}
+	if cc != "" && phonenumbers.IsEmergencyNumber(s, cc) {
+		return Number{E164: phonenumbers.NormalizeDigitsOnly(s), Country: cc, Type: Emergency, Emergency: true}, nil
+	}
+	region := cc
+	if region == "" {
+		region = "ZZ" // unknown region: only "+"-prefixed numbers parse
+	}
+	pn, err := phonenumbers.Parse(s, region)
+	if err != nil {
+		return Number{}, fmt.Errorf("%w: %q: %v", ErrInvalid, raw, err)
+	}
+	if !phonenumbers.IsValidNumber(pn) {
+		return Number{}, fmt.Errorf("%w: %q is not a valid number for its country", ErrInvalid, raw)
+	}
+	e164 := phonenumbers.Format(pn, phonenumbers.E164)
+	country := phonenumbers.GetRegionCodeForNumber(pn)
+	if country == "001" || country == "ZZ" {
+		country = ""
+	}
+	return Number{E164: strings.TrimPrefix(e164, "+"), Country: country, Type: typeOf(pn)}, nil
+}
+
+// IsEmergency reports whether dialed is exactly an emergency number in country.
+func IsEmergency(dialed, country string) bool {
+	return phonenumbers.IsEmergencyNumber(dialed, strings.ToUpper(country))
+}
+
+func knownRegion(cc string) bool {
+	return len(cc) == 2 && phonenumbers.GetCountryCodeForRegion(cc) != 0
+}
+
+func typeOf(pn *phonenumbers.PhoneNumber) Type {
+	switch phonenumbers.GetNumberType(pn) {
+	case phonenumbers.FIXED_LINE:
+		return Fixed
+	case phonenumbers.MOBILE:
+		return Mobile
+	case phonenumbers.FIXED_LINE_OR_MOBILE:
+		return FixedOrMobile
+	case phonenumbers.TOLL_FREE:
+		return TollFree
+	case phonenumbers.PREMIUM_RATE:
+		return Premium
+	case phonenumbers.SHARED_COST:
+		return SharedCost
+	case phonenumbers.VOIP:
+		return VoIP
+	}
+	return Other
+}
