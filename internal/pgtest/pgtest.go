@@ -1,18 +1,16 @@
 // Package pgtest gives each test its own fresh PostgreSQL database.
 //
-// The server comes from, in order:
+// The server comes from the environment variable COMMCREDITS_TEST_POSTGRES
+// when it is set: a postgres:// DSN of an administrative database on a
+// server where the user may CREATE and DROP databases, for example
+// postgres://postgres@/postgres?host=/tmp/pgsock (this is what .ci/run
+// sets). Otherwise pgtest starts a throwaway cluster for the test process
+// (initdb from PATH or /usr/lib/postgresql/*/bin, in a temporary directory,
+// unix socket only, as the "postgres" user when running as root) and stops
+// and deletes it when the tests finish. That needs the package's TestMain
+// to call Main:
 //
-//  1. the environment variable COMMCREDITS_TEST_POSTGRES: a postgres:// DSN
-//     of an administrative database on a server where the user may CREATE
-//     and DROP databases, e.g. postgres://postgres@/postgres?host=/tmp/pgsock
-//     (this is what .ci/run sets);
-//  2. otherwise, a throwaway cluster that pgtest starts for the test process
-//     (initdb from PATH or /usr/lib/postgresql/*/bin, in a temporary
-//     directory, unix socket only, as the "postgres" user when running as
-//     root) and stops and deletes when the tests finish. This needs the
-//     package's TestMain to call Main:
-//
-//     func TestMain(m *testing.M) { pgtest.Main(m) }
+//	func TestMain(m *testing.M) { pgtest.Main(m) }
 //
 // If neither is available the test fails (it is never skipped) with a
 // message saying how to run the PostgreSQL lane.
