@@ -1,0 +1,471 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/commcredits/commcredits/internal/db"
+	"github.com/commcredits/commcredits/internal/ledger"
+	"github.com/commcredits/commcredits/internal/money"
+)
+
+// querier is the little both engines share: database/sql for SQLite, pgx for PostgreSQL.
+type querier interface {
+	exec(ctx context.Context, q string, args ...any) (int64, error)
+	query(ctx context.Context, q string, args ...any) (rows, error)
+}
+
+type rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+type sqlQ struct {
+	q interface {
+		ExecContext(context.Context, string, ...any) (sql.Result, error)
+		QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	}
+}
+
+func (s sqlQ) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	res, err := s.q.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (s sqlQ) query(ctx context.Context, q string, args ...any) (rows, error) {
+	r, err := s.q.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{r}, nil
+}
+
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { _ = r.Rows.Close() }
+
+type pgQ struct {
+	q interface {
+		Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+		Query(context.Context, string, ...any) (pgx.Rows, error)
+	}
+}
+
+func (p pgQ) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	tag, err := p.q.Exec(ctx, rebind(q), args...)
+	return tag.RowsAffected(), err
+}
+
+func (p pgQ) query(ctx context.Context, q string, args ...any) (rows, error) {
+	return p.q.Query(ctx, rebind(q), args...)
+}
+
+// rebind turns ? placeholders into PostgreSQL's $1, $2, ... (no literal in our SQL holds ?).
+func rebind(q string) string {
+	n := strings.Count(q, "?")
+	if n == 0 {
+		return q
+	}
+	b := make([]byte, 0, len(q)+n*3)
+	i := 0
+	for j := 0; j < len(q); j++ {
+		if q[j] == '?' {
+			i++
+			b = append(b, '$')
+			b = strconv.AppendInt(b, int64(i), 10)
+			continue
+		}
+		b = append(b, q[j])
+	}
+	return string(b)
+}
+
+// SQL is the one Store implementation, over either engine.
+type SQL struct {
+	d    *db.DB
+	read querier
+}
+
+// New returns the store on an open, migrated database.
+func New(d *db.DB) *SQL {
+	s := &SQL{d: d}
+	if d.Kind() == db.Postgres {
+		s.read = pgQ{d.Pool()}
+	} else {
+		s.read = sqlQ{d.Read()}
+	}
+	return s
+}
+
+var _ Store = (*SQL)(nil)
+
+// DB returns the underlying database.
+func (s *SQL) DB() *db.DB { return s.d }
+
+func (s *SQL) Ping(ctx context.Context) error { return s.d.Ping(ctx) }
+func (s *SQL) Close() error                   { return s.d.Close() }
+
+func (s *SQL) WriteTx(ctx context.Context, fn func(Tx) error) error {
+	if s.d.Kind() == db.Postgres {
+		tx, err := s.d.Pool().BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback(context.WithoutCancel(ctx))
+		if err := fn(&sqlTx{q: pgQ{tx}}); err != nil {
+			return err
+		}
+		return tx.Commit(ctx)
+	}
+	tx, err := s.d.Write().BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(&sqlTx{q: sqlQ{tx}}); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func (s *SQL) Retryable(err error) bool {
+	if errors.Is(err, ErrConflict) || db.IsRetryable(err) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" { // a racing writer inserted the same key
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked")
+}
+
+func (s *SQL) CreateTenant(ctx context.Context, t Tenant) error {
+	if t.ID == "" {
+		return fmt.Errorf("tenant id is empty")
+	}
+	now := t.CreatedAt.UnixNano()
+	return s.WriteTx(ctx, func(tx Tx) error {
+		q := tx.(*sqlTx).q
+		r, err := q.query(ctx, `SELECT 1 FROM tenants WHERE id = ?`, t.ID)
+		if err != nil {
+			return err
+		}
+		exists := r.Next()
+		r.Close()
+		if exists {
+			return fmt.Errorf("tenant %q: %w", t.ID, ErrExists)
+		}
+		if _, err := q.exec(ctx, `INSERT INTO tenants (id, name, currency, created_at) VALUES (?, ?, ?, ?)`,
+			t.ID, t.Name, t.Currency.Code, now); err != nil {
+			return err
+		}
+		_, err = q.exec(ctx, `INSERT INTO accounts (tenant_id, version, balance, debt, reserved, funded, charged,
+			forfeited, adjusted, next_seq, next_lot_id, updated_at) VALUES (?, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, ?)`, t.ID, now)
+		return err
+	})
+}
+
+func (s *SQL) Tenant(ctx context.Context, id string) (Tenant, error) {
+	ts, err := s.tenants(ctx, `WHERE id = ?`, id)
+	if err != nil {
+		return Tenant{}, err
+	}
+	if len(ts) == 0 {
+		return Tenant{}, fmt.Errorf("tenant %q: %w", id, ErrNotFound)
+	}
+	return ts[0], nil
+}
+
+func (s *SQL) Tenants(ctx context.Context) ([]Tenant, error) { return s.tenants(ctx, `ORDER BY id`) }
+
+func (s *SQL) tenants(ctx context.Context, where string, args ...any) ([]Tenant, error) {
+	r, err := s.read.query(ctx, `SELECT id, name, currency, created_at FROM tenants `+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out []Tenant
+	for r.Next() {
+		var t Tenant
+		var code string
+		var at int64
+		if err := r.Scan(&t.ID, &t.Name, &code, &at); err != nil {
+			return nil, err
+		}
+		if t.Currency, err = money.LookupCurrency(code); err != nil {
+			return nil, fmt.Errorf("tenant %q: %w", t.ID, err)
+		}
+		t.CreatedAt = fromNano(at)
+		out = append(out, t)
+	}
+	return out, r.Err()
+}
+
+func (s *SQL) Account(ctx context.Context, tenant string) (*ledger.Account, error) {
+	a, _, err := loadAccount(ctx, s.read, tenant)
+	return a, err
+}
+
+func (s *SQL) Entries(ctx context.Context, tenant string, after int64, limit int) ([]ledger.Entry, error) {
+	r, err := s.read.query(ctx, `SELECT seq, kind, amount, balance_before, balance_after, at, lot_id, ref, reason
+		FROM ledger_entries WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?`, tenant, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out []ledger.Entry
+	for r.Next() {
+		var e ledger.Entry
+		var kind string
+		var at int64
+		if err := r.Scan(&e.Seq, &kind, (*int64)(&e.Amount), (*int64)(&e.Before), (*int64)(&e.After), &at, &e.LotID, &e.Ref, &e.Reason); err != nil {
+			return nil, err
+		}
+		e.Kind, e.At = ledger.EntryKind(kind), fromNano(at)
+		out = append(out, e)
+	}
+	return out, r.Err()
+}
+
+func (s *SQL) Lots(ctx context.Context, tenant string) ([]ledger.Lot, error) {
+	return queryLots(ctx, s.read, `WHERE tenant_id = ? ORDER BY id`, tenant)
+}
+
+const lotCols = `id, source, ref, amount, remaining, forfeited, purchased_at, expires_at`
+
+func queryLots(ctx context.Context, q querier, where string, args ...any) ([]ledger.Lot, error) {
+	r, err := q.query(ctx, `SELECT `+lotCols+` FROM lots `+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out []ledger.Lot
+	for r.Next() {
+		var l ledger.Lot
+		var p, e int64
+		if err := r.Scan(&l.ID, &l.Source, &l.Ref, (*int64)(&l.Amount), (*int64)(&l.Remaining), (*int64)(&l.Forfeited), &p, &e); err != nil {
+			return nil, err
+		}
+		l.PurchasedAt, l.ExpiresAt = fromNano(p), fromNano(e)
+		out = append(out, l)
+	}
+	return out, r.Err()
+}
+
+func loadAccount(ctx context.Context, q querier, tenant string) (*ledger.Account, int64, error) {
+	r, err := q.query(ctx, `SELECT t.currency, a.version, a.balance, a.debt, a.reserved, a.funded, a.charged,
+		a.forfeited, a.adjusted, a.next_seq, a.next_lot_id
+		FROM accounts a JOIN tenants t ON t.id = a.tenant_id WHERE a.tenant_id = ?`, tenant)
+	if err != nil {
+		return nil, 0, err
+	}
+	var code string
+	var version int64
+	a := &ledger.Account{Tenant: tenant}
+	found := r.Next()
+	if found {
+		err = r.Scan(&code, &version, (*int64)(&a.Balance), (*int64)(&a.Debt), (*int64)(&a.Reserved),
+			(*int64)(&a.Totals.Funded), (*int64)(&a.Totals.Charged), (*int64)(&a.Totals.Forfeited),
+			(*int64)(&a.Totals.Adjusted), &a.NextSeq, &a.NextLotID)
+	}
+	if err == nil {
+		err = r.Err()
+	}
+	r.Close()
+	if err != nil {
+		return nil, 0, err
+	}
+	if !found {
+		return nil, 0, fmt.Errorf("tenant %q: %w", tenant, ErrNotFound)
+	}
+	if a.Currency, err = money.LookupCurrency(code); err != nil {
+		return nil, 0, err
+	}
+	if a.Lots, err = queryLots(ctx, q, `WHERE tenant_id = ? AND remaining > 0 ORDER BY expires_at, id`, tenant); err != nil {
+		return nil, 0, err
+	}
+	a.Reservations = map[string]*ledger.Reservation{}
+	rr, err := q.query(ctx, `SELECT id, amount, created_at, expires_at FROM reservations WHERE tenant_id = ?`, tenant)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rr.Close()
+	for rr.Next() {
+		var res ledger.Reservation
+		var c, e int64
+		if err := rr.Scan(&res.ID, (*int64)(&res.Amount), &c, &e); err != nil {
+			return nil, 0, err
+		}
+		res.CreatedAt, res.ExpiresAt = fromNano(c), fromNano(e)
+		a.Reservations[res.ID] = &res
+	}
+	return a, version, rr.Err()
+}
+
+type sqlTx struct{ q querier }
+
+func (t *sqlTx) LoadAccount(ctx context.Context, tenant string) (*ledger.Account, int64, error) {
+	return loadAccount(ctx, t.q, tenant)
+}
+
+func (t *sqlTx) LookupCommands(ctx context.Context, tenant string, keys []string) (map[string]CommandRecord, error) {
+	out := map[string]CommandRecord{}
+	for start := 0; start < len(keys); start += chunk {
+		part := keys[start:min(start+chunk, len(keys))]
+		args := make([]any, 0, len(part)+1)
+		args = append(args, tenant)
+		for _, k := range part {
+			args = append(args, k)
+		}
+		r, err := t.q.query(ctx, `SELECT key, kind, hash, result, at FROM commands WHERE tenant_id = ? AND key IN (`+
+			placeholders(len(part))+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for r.Next() {
+			var c CommandRecord
+			var result string
+			var at int64
+			if err := r.Scan(&c.Key, &c.Kind, &c.Hash, &result, &at); err != nil {
+				r.Close()
+				return nil, err
+			}
+			c.Result, c.At = []byte(result), fromNano(at)
+			out[c.Key] = c
+		}
+		err = r.Err()
+		r.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// chunk bounds the rows of one multi-row statement (SQLite allows 500 compound SELECTs).
+const chunk = 200
+
+func (t *sqlTx) Save(ctx context.Context, ms []*Mutation) error {
+	if err := t.saveAccounts(ctx, ms); err != nil {
+		return err
+	}
+	var lots, res, closed, entries, cmds [][]any
+	for _, m := range ms {
+		id := m.Account.Tenant
+		for _, l := range m.Lots {
+			lots = append(lots, []any{id, l.ID, l.Source, l.Ref, int64(l.Amount), int64(l.Remaining), int64(l.Forfeited),
+				l.PurchasedAt.UnixNano(), l.ExpiresAt.UnixNano()})
+		}
+		for _, r := range m.Reservations {
+			res = append(res, []any{id, r.ID, int64(r.Amount), r.CreatedAt.UnixNano(), r.ExpiresAt.UnixNano()})
+		}
+		for _, c := range m.Closed {
+			closed = append(closed, []any{id, c})
+		}
+		for _, e := range m.Entries {
+			entries = append(entries, []any{id, e.Seq, string(e.Kind), int64(e.Amount), int64(e.Before), int64(e.After),
+				e.At.UnixNano(), e.LotID, e.Ref, e.Reason})
+		}
+		for _, c := range m.Commands {
+			cmds = append(cmds, []any{id, c.Key, c.Kind, c.Hash, string(c.Result), c.At.UnixNano()})
+		}
+	}
+	steps := []struct {
+		head, tail string
+		rows       [][]any
+	}{
+		{`INSERT INTO lots (tenant_id, ` + lotCols + `) VALUES `,
+			` ON CONFLICT (tenant_id, id) DO UPDATE SET remaining = excluded.remaining, forfeited = excluded.forfeited`, lots},
+		{`DELETE FROM reservations WHERE (tenant_id, id) IN (VALUES `, `)`, closed},
+		{`INSERT INTO reservations (tenant_id, id, amount, created_at, expires_at) VALUES `,
+			` ON CONFLICT (tenant_id, id) DO UPDATE SET amount = excluded.amount, expires_at = excluded.expires_at`, res},
+		{`INSERT INTO ledger_entries (tenant_id, seq, kind, amount, balance_before, balance_after, at, lot_id, ref, reason) VALUES `, ``, entries},
+		{`INSERT INTO commands (tenant_id, key, kind, hash, result, at) VALUES `, ``, cmds},
+	}
+	for _, s := range steps {
+		if err := t.multi(ctx, s.head, s.tail, s.rows); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// multi runs head VALUES (...), (...) tail in chunks.
+func (t *sqlTx) multi(ctx context.Context, head, tail string, rows [][]any) error {
+	for start := 0; start < len(rows); start += chunk {
+		part := rows[start:min(start+chunk, len(rows))]
+		var b strings.Builder
+		b.WriteString(head)
+		args := make([]any, 0, len(part)*len(part[0]))
+		for i, r := range part {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('(')
+			b.WriteString(placeholders(len(r)))
+			b.WriteByte(')')
+			args = append(args, r...)
+		}
+		b.WriteString(tail)
+		if _, err := t.q.exec(ctx, b.String(), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// saveAccounts updates every account in one statement per chunk, each row only if its
+// version is still the one it was loaded at; a row count short of the chunk is a conflict.
+func (t *sqlTx) saveAccounts(ctx context.Context, ms []*Mutation) error {
+	for start := 0; start < len(ms); start += chunk {
+		part := ms[start:min(start+chunk, len(ms))]
+		var b strings.Builder
+		b.WriteString(`UPDATE accounts SET version = v.version + 1, balance = v.balance, debt = v.debt,
+			reserved = v.reserved, funded = v.funded, charged = v.charged, forfeited = v.forfeited,
+			adjusted = v.adjusted, next_seq = v.next_seq, next_lot_id = v.next_lot_id, updated_at = v.updated_at FROM (`)
+		args := make([]any, 0, len(part)*12)
+		for i, m := range part {
+			if i == 0 {
+				b.WriteString(`SELECT CAST(? AS TEXT) AS tenant_id, CAST(? AS BIGINT) AS version, CAST(? AS BIGINT) AS balance,
+					CAST(? AS BIGINT) AS debt, CAST(? AS BIGINT) AS reserved, CAST(? AS BIGINT) AS funded,
+					CAST(? AS BIGINT) AS charged, CAST(? AS BIGINT) AS forfeited, CAST(? AS BIGINT) AS adjusted,
+					CAST(? AS BIGINT) AS next_seq, CAST(? AS BIGINT) AS next_lot_id, CAST(? AS BIGINT) AS updated_at`)
+			} else {
+				b.WriteString(` UNION ALL SELECT ` + placeholders(12))
+			}
+			a := m.Account
+			args = append(args, a.Tenant, m.Version, int64(a.Balance), int64(a.Debt), int64(a.Reserved),
+				int64(a.Totals.Funded), int64(a.Totals.Charged), int64(a.Totals.Forfeited), int64(a.Totals.Adjusted),
+				a.NextSeq, a.NextLotID, m.At.UnixNano())
+		}
+		b.WriteString(`) AS v WHERE accounts.tenant_id = v.tenant_id AND accounts.version = v.version`)
+		n, err := t.q.exec(ctx, b.String(), args...)
+		if err != nil {
+			return err
+		}
+		if n != int64(len(part)) {
+			return fmt.Errorf("%d of %d accounts moved on: %w", int64(len(part))-n, len(part), ErrConflict)
+		}
+	}
+	return nil
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+func fromNano(ns int64) time.Time { return time.Unix(0, ns).UTC() }

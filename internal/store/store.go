@@ -1,0 +1,84 @@
+// Package store keeps tenants and their ledgers in SQLite or PostgreSQL behind one API.
+// Both engines run the same SQL (written with ? placeholders and rebound for PostgreSQL);
+// a batch of mutations costs a handful of multi-row statements, not one per row.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/commcredits/commcredits/internal/ledger"
+	"github.com/commcredits/commcredits/internal/money"
+)
+
+// Errors callers test with errors.Is.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+	// ErrConflict means another writer changed a tenant since it was loaded; the
+	// transaction was rolled back and the caller reloads and retries.
+	ErrConflict = errors.New("concurrent update")
+)
+
+// Tenant is an organization with one currency and one Communications Credits balance.
+type Tenant struct {
+	ID        string         `json:"id"`
+	Name      string         `json:"name"`
+	Currency  money.Currency `json:"currency"`
+	CreatedAt time.Time      `json:"created_at"`
+}
+
+// CommandRecord is an acknowledged command kept under its idempotency key.
+type CommandRecord struct {
+	Key    string
+	Kind   string
+	Hash   []byte
+	Result []byte // JSON of the result returned to the first caller
+	At     time.Time
+}
+
+// Mutation is everything one batch changed for one tenant. Lots and Reservations hold
+// the final snapshot of each changed row; Closed lists reservations to delete.
+type Mutation struct {
+	Account      *ledger.Account
+	Version      int64 // the version the account was loaded at; the commit bumps it
+	Lots         []ledger.Lot
+	Reservations []ledger.Reservation
+	Closed       []string
+	Entries      []ledger.Entry
+	Commands     []CommandRecord
+	At           time.Time
+}
+
+// Tx is the writer's view of one transaction.
+type Tx interface {
+	// LoadAccount reads a tenant's account with its live lots and open reservations.
+	LoadAccount(ctx context.Context, tenant string) (*ledger.Account, int64, error)
+	// LookupCommands returns the stored records among keys of tenant.
+	LookupCommands(ctx context.Context, tenant string, keys []string) (map[string]CommandRecord, error)
+	// Save writes the mutations; ErrConflict when any account version moved.
+	Save(ctx context.Context, ms []*Mutation) error
+}
+
+// Store is the whole persistence API. Implementations are safe for concurrent use.
+type Store interface {
+	// WriteTx runs fn in one write transaction (SERIALIZABLE on PostgreSQL, BEGIN
+	// IMMEDIATE on SQLite) and commits it durably. It does not retry: the caller, which
+	// owns any in-memory state fn touched, decides (see Retryable).
+	WriteTx(ctx context.Context, fn func(Tx) error) error
+	// Retryable reports whether a WriteTx error means "run the batch again".
+	Retryable(err error) bool
+
+	CreateTenant(ctx context.Context, t Tenant) error
+	Tenant(ctx context.Context, id string) (Tenant, error)
+	Tenants(ctx context.Context) ([]Tenant, error)
+	// Account reads the current committed account (balance, lots, reservations).
+	Account(ctx context.Context, tenant string) (*ledger.Account, error)
+	// Entries lists ledger entries with seq > after, oldest first, at most limit.
+	Entries(ctx context.Context, tenant string, after int64, limit int) ([]ledger.Entry, error)
+	// Lots lists every lot of a tenant, drained and expired ones included, oldest first.
+	Lots(ctx context.Context, tenant string) ([]ledger.Lot, error)
+	Ping(ctx context.Context) error
+	Close() error
+}
