@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/commcredits/commcredits/internal/api"
+	"github.com/commcredits/commcredits/internal/db"
+)
+
+// version is set at build time: -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+// Environment variables (a flag given on the command line wins).
+const (
+	envAddr     = "COMMCREDITS_ADDR"
+	envDB       = "COMMCREDITS_DB"
+	envLogLevel = "COMMCREDITS_LOG_LEVEL"
+)
+
+const defaultAddr = "127.0.0.1:8080"
+
+// hooks lets tests observe and steer run without globals.
+type hooks struct {
+	getenv    func(string) string // default os.Getenv
+	listening func(net.Addr)      // called once serve is accepting
+}
+
+// run is the whole program; main only adds signals and os.Exit.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runWith(ctx, args, stdout, stderr, hooks{})
+}
+
+func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, h hooks) int {
+	if h.getenv == nil {
+		h.getenv = os.Getenv
+	}
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return cmdServe(ctx, rest, stdout, stderr, h)
+	case "migrate":
+		return cmdMigrate(ctx, rest, stdout, stderr, h)
+	case "version", "--version", "-version":
+		fmt.Fprintf(stdout, "commcredits %s\n", versionString())
+		return exitOK
+	case "help", "-h", "--help", "-help":
+		usage(stdout)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "commcredits: unknown command %q\n\n", cmd)
+	usage(stderr)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, `Usage: commcredits <command> [flags]
+
+Commands:
+  serve     open the database, apply migrations, serve HTTP until SIGINT/SIGTERM
+  migrate   apply pending database migrations and exit
+  version   print the version
+  help      show this help
+
+Run "commcredits <command> -h" for a command's flags.
+
+Environment (a flag on the command line wins):
+  %-22s listen address for serve (default %s)
+  %-22s database DSN: sqlite:PATH, sqlite::memory:, postgres://... (default %s)
+  %-22s debug, info, warn or error (default info)
+`, envAddr, defaultAddr, envDB, db.DefaultDSN, envLogLevel)
+}
+
+func versionString() string {
+	v := version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		var rev, dirty string
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = "+dirty"
+				}
+			}
+		}
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if rev != "" {
+			v += " (" + rev + dirty + ")"
+		}
+	}
+	return v
+}
+
+func envOr(h hooks, key, def string) string {
+	if v := h.getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("invalid log level %q (want debug, info, warn or error)", level)
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lv})).With("service", "commcredits"), nil
+}
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("commcredits "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// parseFlags parses; it returns (code, false) when run should return code.
+func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected arguments: %s\n", fs.Name(), strings.Join(fs.Args(), " "))
+		return exitUsage, false
+	}
+	return 0, true
+}
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, h hooks) int {
+	fs := newFlagSet("serve", stderr)
+	addr := fs.String("addr", envOr(h, envAddr, defaultAddr), "listen address (env "+envAddr+")")
+	dsn := fs.String("db", envOr(h, envDB, db.DefaultDSN), "database DSN (env "+envDB+")")
+	logLevel := fs.String("log-level", envOr(h, envLogLevel, "info"), "log level (env "+envLogLevel+")")
+	shutdownTimeout := fs.Duration("shutdown-timeout", 15*time.Second, "how long to drain requests and in-flight work on SIGINT/SIGTERM")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	log, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "commcredits serve: %v\n", err)
+		return exitUsage
+	}
+
+	openCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	d, err := db.Open(openCtx, *dsn, db.WithMigrate())
+	cancel()
+	if err != nil {
+		log.Error("cannot start: database", "dsn", db.Redact(*dsn), "err", err)
+		return exitError
+	}
+	cur, _, err := d.SchemaVersion(ctx)
+	if err != nil {
+		log.Error("cannot start: schema version", "err", err)
+		d.Close()
+		return exitError
+	}
+	log.Info("database ready", "kind", string(d.Kind()), "dsn", db.Redact(*dsn), "schema_version", cur)
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Error("cannot start: listen", "addr", *addr, "err", err)
+		d.Close()
+		return exitError
+	}
+
+	srv := api.New(api.Deps{DB: d, DBKind: string(d.Kind()), Logger: log, Version: version})
+	// Hooks run last-registered-first: the database closes after everything
+	// that writes to it. Register the single writer's drain (flush in-flight
+	// batches, then stop) after this line.
+	srv.OnShutdown("database", func(context.Context) error { return d.Close() })
+
+	log.Info("listening", "addr", ln.Addr().String(), "version", version)
+	if h.listening != nil {
+		h.listening(ln.Addr())
+	}
+	if err := srv.Serve(ctx, ln, *shutdownTimeout); err != nil {
+		log.Error("shutdown", "err", err)
+		return exitError
+	}
+	return exitOK
+}
+
+func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer, h hooks) int {
+	fs := newFlagSet("migrate", stderr)
+	dsn := fs.String("db", envOr(h, envDB, db.DefaultDSN), "database DSN (env "+envDB+")")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	d, err := db.Open(ctx, *dsn)
+	if err != nil {
+		fmt.Fprintf(stderr, "commcredits migrate: %v\n", err)
+		return exitError
+	}
+	defer d.Close()
+	n, err := d.Migrate(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "commcredits migrate: %v\n", err)
+		return exitError
+	}
+	cur, _, err := d.SchemaVersion(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "commcredits migrate: %v\n", err)
+		return exitError
+	}
+	fmt.Fprintf(stdout, "%s: applied %d migration(s); schema version %d\n", d.Kind(), n, cur)
+	return exitOK
+}
