@@ -298,8 +298,8 @@ func TestMigrateCommand(t *testing.T) {
 func TestCommandLine(t *testing.T) {
 	ctx := context.Background()
 	cases := []struct {
-		args       []string
-		code       int
+		args        []string
+		code        int
 		out, errOut string
 	}{
 		{[]string{"version"}, 0, "commcredits dev", ""},
