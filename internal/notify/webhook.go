@@ -23,6 +23,9 @@ const SignatureHeader = "Commcredits-Signature"
 // EventIDHeader repeats the payload's id so receivers can deduplicate before parsing.
 const EventIDHeader = "Commcredits-Event-Id"
 
+// DefaultDeliveryTimeout bounds a delivery when neither ctx nor client sets a limit.
+const DefaultDeliveryTimeout = 10 * time.Second
+
 // DefaultTolerance is how far a signature's timestamp may be from the receiver's clock.
 const DefaultTolerance = 5 * time.Minute
 
@@ -184,7 +187,8 @@ func (e *DeliveryError) Error() string {
 // Deliver posts e as JSON to url, signed with secret at the current time. It returns the
 // receiver's status (0 if there was none) and an error for anything but a 2xx, including
 // redirects: the caller keeps the delivery queued and retries per Backoff. client should
-// not follow redirects (see NoRedirects) and must have a timeout.
+// not follow redirects (see NoRedirects); without a deadline or client timeout a delivery
+// gives up after DefaultDeliveryTimeout.
 func Deliver(ctx context.Context, client *http.Client, url, secret string, e Event) (status int, err error) {
 	if err := ValidateURL(url); err != nil {
 		return 0, err
@@ -199,6 +203,12 @@ func Deliver(ctx context.Context, client *http.Client, url, secret string, e Eve
 	body, err := json.Marshal(p)
 	if err != nil {
 		return 0, fmt.Errorf("webhook: encode: %w", err)
+	}
+	if _, ok := ctx.Deadline(); !ok && client.Timeout == 0 {
+		// A receiver that never answers must not hold an outbox worker forever.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultDeliveryTimeout)
+		defer cancel()
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {

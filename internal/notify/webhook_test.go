@@ -2,12 +2,16 @@ package notify
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -196,4 +200,71 @@ func (f fixed) Int64N(n int64) int64 {
 		return n - 1
 	}
 	return int64(f)
+}
+
+// docVerify is the stand-alone verifier printed in docs/webhooks.md, kept here so the
+// documentation cannot drift from what Deliver sends.
+func docVerify(secret, header string, body []byte, now time.Time) bool {
+	var ts string
+	var sigs []string
+	for _, p := range strings.Split(header, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+		switch k {
+		case "t":
+			ts = v
+		case "v1":
+			sigs = append(sigs, v)
+		}
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || now.Sub(time.Unix(sec, 0)).Abs() > 5*time.Minute {
+		return false
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(ts + "."))
+	mac.Write(body)
+	want := mac.Sum(nil)
+	for _, s := range sigs {
+		if got, err := hex.DecodeString(s); err == nil && hmac.Equal(got, want) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestDocumentedVerifierAgrees(t *testing.T) {
+	var got struct {
+		header string
+		body   []byte
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.header = r.Header.Get(SignatureHeader)
+		got.body, _ = io.ReadAll(r.Body)
+	}))
+	defer srv.Close()
+	if _, err := Deliver(context.Background(), srv.Client(), srv.URL, "whsec_doc", sample(RechargeFailed)); err != nil {
+		t.Fatal(err)
+	}
+	if !docVerify("whsec_doc", got.header, got.body, time.Now()) {
+		t.Error("documented verifier refuses a genuine delivery")
+	}
+	if docVerify("whsec_doc", got.header, append(got.body, ' '), time.Now()) {
+		t.Error("documented verifier accepts a changed body")
+	}
+}
+
+func TestDeliverTimesOutWithoutDeadline(t *testing.T) {
+	block := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-block }))
+	defer srv.Close()
+	defer close(block)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := Deliver(ctx, &http.Client{}, srv.URL, "s", sample(BalanceZero)); err == nil {
+		t.Fatal("hanging receiver acknowledged")
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Error("deadline ignored")
+	}
 }
