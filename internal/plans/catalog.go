@@ -162,6 +162,16 @@ func (c *Catalog) Plan(code string) (Plan, bool) {
 	return c.plans[i], true
 }
 
+// Licence returns the plan with code and its rank in precedence order (lower pays first), in
+// one lookup and without copying: the plan is shared, do not modify it.
+func (c *Catalog) Licence(code string) (p *Plan, rank int, ok bool) {
+	i, ok := c.index[code]
+	if !ok {
+		return nil, 0, false
+	}
+	return &c.plans[i], i, true
+}
+
 // Kind returns the kind of the licence code, "" when the catalog does not know it.
 func (c *Catalog) Kind(code string) Kind {
 	if i, ok := c.index[code]; ok {

@@ -43,6 +43,8 @@ type PoolKey struct {
 
 func (k PoolKey) String() string {
 	switch k.Kind {
+	case "":
+		return ""
 	case PoolDialOut:
 		return string(k.Kind)
 	case PoolUser:
@@ -215,23 +217,31 @@ func (ps *Pools) Get(k PoolKey) (Pool, bool) {
 // pool's own seconds left. So once the domestic pool is used up, international calls go to
 // credits too even with international minutes left, and the other way round.
 func (ps *Pools) Available(k PoolKey) int64 {
+	_, n := ps.available(k)
+	return n
+}
+
+func (ps *Pools) available(k PoolKey) (Pool, int64) {
 	p, ok := ps.m[k]
 	if !ok {
-		return 0
+		return p, 0
 	}
 	if lk, ok := k.linked(); ok {
 		if l, ok := ps.m[lk]; ok && l.Left() == 0 {
-			return 0
+			return p, 0
 		}
 	}
-	return p.Left()
+	return p, p.Left()
 }
 
 // Draw uses up to seconds from pool k, never more than Available, and returns the seconds drawn.
 func (ps *Pools) Draw(k PoolKey, seconds int64) int64 {
-	n := min(max(seconds, 0), ps.Available(k))
+	if seconds <= 0 {
+		return 0
+	}
+	p, avail := ps.available(k)
+	n := min(seconds, avail)
 	if n > 0 {
-		p := ps.m[k]
 		p.UsedSeconds += n
 		ps.m[k] = p
 	}
