@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -206,7 +207,11 @@ func TestServeHealthz503WhenPostgresGoesAway(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer admin.Close(ctx)
-	name := strings.TrimPrefix(strings.SplitN(dsn[strings.LastIndex(dsn, "/"):], "?", 2)[0], "/")
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
 	if _, err := admin.Exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
 		t.Fatal(err)
 	}
