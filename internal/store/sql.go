@@ -35,10 +35,20 @@ type sqlQ struct {
 		ExecContext(context.Context, string, ...any) (sql.Result, error)
 		QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 	}
+	// In the write transaction, statements are prepared once on the single write
+	// connection and reused: parsing was a fifth of the writer's time.
+	tx    *sql.Tx
+	cache *stmtCache
 }
 
 func (s sqlQ) exec(ctx context.Context, q string, args ...any) (int64, error) {
-	res, err := s.q.ExecContext(ctx, q, args...)
+	var res sql.Result
+	var err error
+	if st := s.stmt(q); st != nil {
+		res, err = s.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	} else {
+		res, err = s.q.ExecContext(ctx, q, args...)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -46,12 +56,46 @@ func (s sqlQ) exec(ctx context.Context, q string, args ...any) (int64, error) {
 }
 
 func (s sqlQ) query(ctx context.Context, q string, args ...any) (rows, error) {
-	r, err := s.q.QueryContext(ctx, q, args...)
+	var r *sql.Rows
+	var err error
+	if st := s.stmt(q); st != nil {
+		r, err = s.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	} else {
+		r, err = s.q.QueryContext(ctx, q, args...)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return sqlRows{r}, nil
 }
+
+func (s sqlQ) stmt(q string) *sql.Stmt {
+	if s.cache == nil {
+		return nil
+	}
+	return s.cache.get(q)
+}
+
+// stmtCache holds the batch statements prepared on the SQLite write connection. They are
+// prepared once when the store opens: preparing inside a transaction would wait for the
+// one write connection the transaction itself holds.
+type stmtCache struct {
+	m map[string]*sql.Stmt // read-only after newStmtCache
+}
+
+func newStmtCache(d *sql.DB) *stmtCache {
+	c := &stmtCache{m: map[string]*sql.Stmt{}}
+	for k := range batchTexts {
+		for _, q := range batchTexts[k] {
+			if st, err := d.Prepare(q); err == nil {
+				c.m[q] = st
+			}
+		}
+	}
+	return c
+}
+
+func (c *stmtCache) get(q string) *sql.Stmt { return c.m[q] }
 
 type sqlRows struct{ *sql.Rows }
 
@@ -95,8 +139,9 @@ func rebind(q string) string {
 
 // SQL is the one Store implementation, over either engine.
 type SQL struct {
-	d    *db.DB
-	read querier
+	d     *db.DB
+	read  querier
+	stmts *stmtCache
 }
 
 // New returns the store on an open, migrated database.
@@ -105,7 +150,8 @@ func New(d *db.DB) *SQL {
 	if d.Kind() == db.Postgres {
 		s.read = pgQ{d.Pool()}
 	} else {
-		s.read = sqlQ{d.Read()}
+		s.read = sqlQ{q: d.Read()}
+		s.stmts = newStmtCache(d.Write())
 	}
 	return s
 }
@@ -135,7 +181,7 @@ func (s *SQL) WriteTx(ctx context.Context, fn func(Tx) error) error {
 		return err
 	}
 	defer tx.Rollback()
-	if err := fn(&sqlTx{q: sqlQ{tx}}); err != nil {
+	if err := fn(&sqlTx{q: sqlQ{q: tx, tx: tx, cache: s.stmts}}); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -324,15 +370,15 @@ func (t *sqlTx) LoadAccount(ctx context.Context, tenant string) (*ledger.Account
 
 func (t *sqlTx) LookupCommands(ctx context.Context, tenant string, keys []string) (map[string]CommandRecord, error) {
 	out := map[string]CommandRecord{}
-	for start := 0; start < len(keys); start += chunk {
-		part := keys[start:min(start+chunk, len(keys))]
-		args := make([]any, 0, len(part)+1)
+	for start := 0; start < len(keys); {
+		n := nextChunk(len(keys) - start)
+		args := make([]any, 0, n+1)
 		args = append(args, tenant)
-		for _, k := range part {
+		for _, k := range keys[start : start+n] {
 			args = append(args, k)
 		}
-		r, err := t.q.query(ctx, `SELECT key, kind, hash, result, at FROM commands WHERE tenant_id = ? AND key IN (`+
-			placeholders(len(part))+`)`, args...)
+		start += n
+		r, err := t.q.query(ctx, batchText(lookupCommands, n), args...)
 		if err != nil {
 			return nil, err
 		}
@@ -356,110 +402,145 @@ func (t *sqlTx) LookupCommands(ctx context.Context, tenant string, keys []string
 	return out, nil
 }
 
-// chunk bounds the rows of one multi-row statement (SQLite allows 500 compound SELECTs).
-const chunk = 200
+// The statements a batch runs, each in a variant per chunk size.
+type batchKind int
+
+const (
+	updateAccounts batchKind = iota
+	upsertLots
+	deleteReservations
+	upsertReservations
+	insertEntries
+	insertCommands
+	lookupCommands
+	batchKinds
+)
+
+// chunks are the row counts of multi-row statements. A batch is cut into these sizes so
+// that only a few statement texts exist, each parsed and planned once (SQLite allows at
+// most 500 compound SELECTs in one statement).
+var chunks = [...]int{256, 64, 16, 4, 1}
+
+// nextChunk returns the size of the next statement for n > 0 remaining rows.
+func nextChunk(n int) int {
+	for _, c := range chunks {
+		if n >= c {
+			return c
+		}
+	}
+	return 1
+}
+
+// batchTexts[kind][i] is the statement for chunks[i] rows, with ? placeholders.
+var batchTexts = func() (t [batchKinds][len(chunks)]string) {
+	values := func(head string, cols, n int, tail string) string {
+		row := "(" + placeholders(cols) + ")"
+		return head + strings.TrimSuffix(strings.Repeat(row+",", n), ",") + tail
+	}
+	for i, n := range chunks {
+		t[updateAccounts][i] = `UPDATE accounts SET version = v.version + 1, balance = v.balance, debt = v.debt,
+			reserved = v.reserved, funded = v.funded, charged = v.charged, forfeited = v.forfeited,
+			adjusted = v.adjusted, next_seq = v.next_seq, next_lot_id = v.next_lot_id, updated_at = v.updated_at
+			FROM (SELECT CAST(? AS TEXT) AS tenant_id, CAST(? AS BIGINT) AS version, CAST(? AS BIGINT) AS balance,
+				CAST(? AS BIGINT) AS debt, CAST(? AS BIGINT) AS reserved, CAST(? AS BIGINT) AS funded,
+				CAST(? AS BIGINT) AS charged, CAST(? AS BIGINT) AS forfeited, CAST(? AS BIGINT) AS adjusted,
+				CAST(? AS BIGINT) AS next_seq, CAST(? AS BIGINT) AS next_lot_id, CAST(? AS BIGINT) AS updated_at` +
+			strings.Repeat(` UNION ALL SELECT `+placeholders(12), n-1) +
+			`) AS v WHERE accounts.tenant_id = v.tenant_id AND accounts.version = v.version`
+		t[upsertLots][i] = values(`INSERT INTO lots (tenant_id, `+lotCols+`) VALUES `, 9, n,
+			` ON CONFLICT (tenant_id, id) DO UPDATE SET remaining = excluded.remaining, forfeited = excluded.forfeited`)
+		t[deleteReservations][i] = values(`DELETE FROM reservations WHERE (tenant_id, id) IN (VALUES `, 2, n, `)`)
+		t[upsertReservations][i] = values(`INSERT INTO reservations (tenant_id, id, amount, created_at, expires_at) VALUES `, 5, n,
+			` ON CONFLICT (tenant_id, id) DO UPDATE SET amount = excluded.amount, expires_at = excluded.expires_at`)
+		t[insertEntries][i] = values(`INSERT INTO ledger_entries (tenant_id, seq, kind, amount, balance_before, balance_after, at, lot_id, ref, reason) VALUES `, 10, n, ``)
+		t[insertCommands][i] = values(`INSERT INTO commands (tenant_id, key, kind, hash, result, at) VALUES `, 6, n, ``)
+		t[lookupCommands][i] = `SELECT key, kind, hash, result, at FROM commands WHERE tenant_id = ? AND key IN (` + placeholders(n) + `)`
+	}
+	return t
+}()
+
+func batchText(k batchKind, n int) string {
+	for i, c := range chunks {
+		if c == n {
+			return batchTexts[k][i]
+		}
+	}
+	panic("store: no statement for chunk size")
+}
 
 func (t *sqlTx) Save(ctx context.Context, ms []*Mutation) error {
 	if err := t.saveAccounts(ctx, ms); err != nil {
 		return err
 	}
-	var lots, res, closed, entries, cmds [][]any
+	var lots, res, closed, entries, cmds []any
 	for _, m := range ms {
 		id := m.Account.Tenant
 		for _, l := range m.Lots {
-			lots = append(lots, []any{id, l.ID, l.Source, l.Ref, int64(l.Amount), int64(l.Remaining), int64(l.Forfeited),
-				l.PurchasedAt.UnixNano(), l.ExpiresAt.UnixNano()})
+			lots = append(lots, id, l.ID, l.Source, l.Ref, int64(l.Amount), int64(l.Remaining), int64(l.Forfeited),
+				l.PurchasedAt.UnixNano(), l.ExpiresAt.UnixNano())
 		}
 		for _, r := range m.Reservations {
-			res = append(res, []any{id, r.ID, int64(r.Amount), r.CreatedAt.UnixNano(), r.ExpiresAt.UnixNano()})
+			res = append(res, id, r.ID, int64(r.Amount), r.CreatedAt.UnixNano(), r.ExpiresAt.UnixNano())
 		}
 		for _, c := range m.Closed {
-			closed = append(closed, []any{id, c})
+			closed = append(closed, id, c)
 		}
 		for _, e := range m.Entries {
-			entries = append(entries, []any{id, e.Seq, string(e.Kind), int64(e.Amount), int64(e.Before), int64(e.After),
-				e.At.UnixNano(), e.LotID, e.Ref, e.Reason})
+			entries = append(entries, id, e.Seq, string(e.Kind), int64(e.Amount), int64(e.Before), int64(e.After),
+				e.At.UnixNano(), e.LotID, e.Ref, e.Reason)
 		}
 		for _, c := range m.Commands {
-			cmds = append(cmds, []any{id, c.Key, c.Kind, c.Hash, string(c.Result), c.At.UnixNano()})
+			cmds = append(cmds, id, c.Key, c.Kind, c.Hash, string(c.Result), c.At.UnixNano())
 		}
 	}
 	steps := []struct {
-		head, tail string
-		rows       [][]any
+		kind batchKind
+		cols int
+		args []any
 	}{
-		{`INSERT INTO lots (tenant_id, ` + lotCols + `) VALUES `,
-			` ON CONFLICT (tenant_id, id) DO UPDATE SET remaining = excluded.remaining, forfeited = excluded.forfeited`, lots},
-		{`DELETE FROM reservations WHERE (tenant_id, id) IN (VALUES `, `)`, closed},
-		{`INSERT INTO reservations (tenant_id, id, amount, created_at, expires_at) VALUES `,
-			` ON CONFLICT (tenant_id, id) DO UPDATE SET amount = excluded.amount, expires_at = excluded.expires_at`, res},
-		{`INSERT INTO ledger_entries (tenant_id, seq, kind, amount, balance_before, balance_after, at, lot_id, ref, reason) VALUES `, ``, entries},
-		{`INSERT INTO commands (tenant_id, key, kind, hash, result, at) VALUES `, ``, cmds},
+		{upsertLots, 9, lots}, {deleteReservations, 2, closed}, {upsertReservations, 5, res},
+		{insertEntries, 10, entries}, {insertCommands, 6, cmds},
 	}
 	for _, s := range steps {
-		if err := t.multi(ctx, s.head, s.tail, s.rows); err != nil {
+		if _, err := t.multi(ctx, s.kind, s.cols, s.args); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// multi runs head VALUES (...), (...) tail in chunks.
-func (t *sqlTx) multi(ctx context.Context, head, tail string, rows [][]any) error {
-	for start := 0; start < len(rows); start += chunk {
-		part := rows[start:min(start+chunk, len(rows))]
-		var b strings.Builder
-		b.WriteString(head)
-		args := make([]any, 0, len(part)*len(part[0]))
-		for i, r := range part {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteByte('(')
-			b.WriteString(placeholders(len(r)))
-			b.WriteByte(')')
-			args = append(args, r...)
-		}
-		b.WriteString(tail)
-		if _, err := t.q.exec(ctx, b.String(), args...); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// saveAccounts updates every account in one statement per chunk, each row only if its
-// version is still the one it was loaded at; a row count short of the chunk is a conflict.
-func (t *sqlTx) saveAccounts(ctx context.Context, ms []*Mutation) error {
-	for start := 0; start < len(ms); start += chunk {
-		part := ms[start:min(start+chunk, len(ms))]
-		var b strings.Builder
-		b.WriteString(`UPDATE accounts SET version = v.version + 1, balance = v.balance, debt = v.debt,
-			reserved = v.reserved, funded = v.funded, charged = v.charged, forfeited = v.forfeited,
-			adjusted = v.adjusted, next_seq = v.next_seq, next_lot_id = v.next_lot_id, updated_at = v.updated_at FROM (`)
-		args := make([]any, 0, len(part)*12)
-		for i, m := range part {
-			if i == 0 {
-				b.WriteString(`SELECT CAST(? AS TEXT) AS tenant_id, CAST(? AS BIGINT) AS version, CAST(? AS BIGINT) AS balance,
-					CAST(? AS BIGINT) AS debt, CAST(? AS BIGINT) AS reserved, CAST(? AS BIGINT) AS funded,
-					CAST(? AS BIGINT) AS charged, CAST(? AS BIGINT) AS forfeited, CAST(? AS BIGINT) AS adjusted,
-					CAST(? AS BIGINT) AS next_seq, CAST(? AS BIGINT) AS next_lot_id, CAST(? AS BIGINT) AS updated_at`)
-			} else {
-				b.WriteString(` UNION ALL SELECT ` + placeholders(12))
-			}
-			a := m.Account
-			args = append(args, a.Tenant, m.Version, int64(a.Balance), int64(a.Debt), int64(a.Reserved),
-				int64(a.Totals.Funded), int64(a.Totals.Charged), int64(a.Totals.Forfeited), int64(a.Totals.Adjusted),
-				a.NextSeq, a.NextLotID, m.At.UnixNano())
-		}
-		b.WriteString(`) AS v WHERE accounts.tenant_id = v.tenant_id AND accounts.version = v.version`)
-		n, err := t.q.exec(ctx, b.String(), args...)
+// multi runs the statement of kind over args (cols values a row), chunk by chunk, and
+// returns the rows affected.
+func (t *sqlTx) multi(ctx context.Context, k batchKind, cols int, args []any) (int64, error) {
+	var total int64
+	for rows := len(args) / cols; rows > 0; {
+		n := nextChunk(rows)
+		affected, err := t.q.exec(ctx, batchText(k, n), args[:n*cols]...)
 		if err != nil {
-			return err
+			return total, err
 		}
-		if n != int64(len(part)) {
-			return fmt.Errorf("%d of %d accounts moved on: %w", int64(len(part))-n, len(part), ErrConflict)
-		}
+		total += affected
+		args, rows = args[n*cols:], rows-n
+	}
+	return total, nil
+}
+
+// saveAccounts updates every account, each only if its version is still the one it was
+// loaded at; fewer rows updated than accounts given is a conflict.
+func (t *sqlTx) saveAccounts(ctx context.Context, ms []*Mutation) error {
+	args := make([]any, 0, len(ms)*12)
+	for _, m := range ms {
+		a := m.Account
+		args = append(args, a.Tenant, m.Version, int64(a.Balance), int64(a.Debt), int64(a.Reserved),
+			int64(a.Totals.Funded), int64(a.Totals.Charged), int64(a.Totals.Forfeited), int64(a.Totals.Adjusted),
+			a.NextSeq, a.NextLotID, m.At.UnixNano())
+	}
+	n, err := t.multi(ctx, updateAccounts, 12, args)
+	if err != nil {
+		return err
+	}
+	if n != int64(len(ms)) {
+		return fmt.Errorf("%d of %d accounts moved on: %w", int64(len(ms))-n, len(ms), ErrConflict)
 	}
 	return nil
 }

@@ -1,0 +1,379 @@
+// Package writer is the one way money-changing commands reach the database. Commands of a
+// tenant always go to the same shard and are applied in arrival order; a shard takes every
+// command waiting, applies them to its cached accounts and commits them in one transaction
+// (group commit). Each caller is answered only after that transaction is durable.
+//
+// Several processes may share one PostgreSQL: each account row carries a version, a
+// commit that finds it moved rolls back, reloads the accounts and applies the batch again.
+package writer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/commcredits/commcredits/internal/ledger"
+	"github.com/commcredits/commcredits/internal/money"
+	"github.com/commcredits/commcredits/internal/store"
+)
+
+// Errors of the writer itself; ledger refusals come back as the ledger's typed errors.
+var (
+	ErrClosed              = errors.New("writer closed")
+	ErrMissingKey          = errors.New("idempotency key is required")
+	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different command")
+)
+
+// Clock gives the time commands are applied at; simulation injects its own.
+type Clock interface{ Now() time.Time }
+
+// SystemClock is the wall clock.
+type SystemClock struct{}
+
+func (SystemClock) Now() time.Time { return time.Now().UTC() }
+
+// Config tunes the writer. Zero values take the defaults.
+type Config struct {
+	Shards      int           // independent committers; 1 for SQLite (one write connection)
+	MaxBatch    int           // commands per transaction, default 1000
+	MaxAttempts int           // per batch on conflicts and serialization failures, default 30
+	Ledger      ledger.Config // expiry period and other ledger rules
+}
+
+// Result is a command's outcome. Replayed is true when the key had been seen and the
+// stored outcome was returned without applying anything.
+type Result struct {
+	ledger.Result
+	Replayed bool `json:"replayed,omitempty"`
+}
+
+// Writer serializes and group-commits ledger commands.
+type Writer struct {
+	st     store.Store
+	clock  Clock
+	cfg    Config
+	seed   maphash.Seed
+	shards []*shard
+
+	mu     sync.RWMutex
+	closed bool
+	wg     sync.WaitGroup
+
+	batchSize     prometheus.Histogram
+	commitSeconds prometheus.Histogram
+	retries       prometheus.Counter
+}
+
+type request struct {
+	tenant string
+	key    string
+	cmd    ledger.Command
+	hash   []byte
+	done   chan struct{}
+	res    Result
+	err    error
+}
+
+type cached struct {
+	acct    *ledger.Account
+	version int64
+}
+
+type shard struct {
+	w     *Writer
+	ch    chan *request
+	cache map[string]*cached
+}
+
+// New starts a writer on st. Close stops it after the commands already queued.
+func New(st store.Store, clock Clock, cfg Config) *Writer {
+	if cfg.Shards <= 0 {
+		cfg.Shards = 1
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 1000
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 30
+	}
+	w := &Writer{st: st, clock: clock, cfg: cfg, seed: maphash.MakeSeed(),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "commcredits_writer_batch_size",
+			Help: "Commands per committed batch.", Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
+		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "commcredits_writer_commit_seconds",
+			Help: "Time to apply and durably commit one batch.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{Name: "commcredits_writer_retries_total",
+			Help: "Batches run again after a conflict or serialization failure."}),
+	}
+	for range cfg.Shards {
+		sh := &shard{w: w, ch: make(chan *request, 4*cfg.MaxBatch), cache: map[string]*cached{}}
+		w.shards = append(w.shards, sh)
+		w.wg.Add(1)
+		go sh.run()
+	}
+	return w
+}
+
+// Collectors returns the writer's Prometheus metrics.
+func (w *Writer) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{w.batchSize, w.commitSeconds, w.retries}
+}
+
+// Submit applies cmd to tenant's ledger under the idempotency key and returns once the
+// effect is durable. A key seen before with the same command returns the stored result;
+// with another command, ErrIdempotencyMismatch. Only Tick may go without a key. A refused
+// command (a ledger error) stores nothing under its key, so it may be retried.
+func (w *Writer) Submit(ctx context.Context, tenant, key string, cmd ledger.Command) (Result, error) {
+	if _, tick := cmd.(ledger.Tick); key == "" && !tick {
+		return Result{}, ErrMissingKey
+	}
+	req := &request{tenant: tenant, key: key, cmd: cmd, done: make(chan struct{})}
+	if key != "" {
+		req.hash = commandHash(cmd)
+	}
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return Result{}, ErrClosed
+	}
+	sh := w.shards[maphash.String(w.seed, tenant)%uint64(len(w.shards))]
+	select {
+	case sh.ch <- req:
+	case <-ctx.Done():
+		w.mu.RUnlock()
+		return Result{}, ctx.Err()
+	}
+	w.mu.RUnlock()
+	select {
+	case <-req.done:
+		return req.res, req.err
+	case <-ctx.Done():
+		// The command may still commit; a retry with the same key finds its result.
+		return Result{}, ctx.Err()
+	}
+}
+
+// Close stops accepting commands, commits those already queued and waits for them.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		for _, sh := range w.shards {
+			close(sh.ch)
+		}
+	}
+	w.mu.Unlock()
+	w.wg.Wait()
+	return nil
+}
+
+func commandHash(cmd ledger.Command) []byte {
+	b, _ := json.Marshal(cmd) // commands are plain structs: Marshal cannot fail
+	h := sha256.New()
+	h.Write([]byte(cmd.Name()))
+	h.Write(b)
+	return h.Sum(nil)
+}
+
+func (sh *shard) run() {
+	defer sh.w.wg.Done()
+	batch := make([]*request, 0, sh.w.cfg.MaxBatch)
+	for first := range sh.ch {
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < sh.w.cfg.MaxBatch {
+			select {
+			case r, ok := <-sh.ch:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		sh.process(batch)
+		clear(batch)
+	}
+}
+
+func (sh *shard) process(batch []*request) {
+	w := sh.w
+	ctx := context.Background() // the batch outlives any one caller's context
+	start := time.Now()
+	var err error
+	for attempt := 1; ; attempt++ {
+		var touched []*mutation
+		err = w.st.WriteTx(ctx, func(tx store.Tx) error {
+			var err error
+			touched, err = sh.apply(ctx, tx, batch)
+			return err
+		})
+		if err == nil {
+			for _, m := range touched {
+				if m.saved {
+					sh.cache[m.acct.Tenant].version++
+				}
+			}
+			break
+		}
+		for _, m := range touched {
+			delete(sh.cache, m.acct.Tenant) // its in-memory state ran ahead of the database
+		}
+		if !w.st.Retryable(err) || attempt >= w.cfg.MaxAttempts {
+			break
+		}
+		w.retries.Inc()
+		time.Sleep(time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 8))))
+	}
+	w.batchSize.Observe(float64(len(batch)))
+	w.commitSeconds.Observe(time.Since(start).Seconds())
+	for _, r := range batch {
+		if err != nil {
+			r.res, r.err = Result{}, fmt.Errorf("commit: %w", err)
+		}
+		close(r.done)
+	}
+}
+
+// mutation collects what a batch changed for one tenant.
+type mutation struct {
+	acct    *ledger.Account
+	version int64
+	lots    map[int64]int // lot id → index in m.Lots
+	resIDs  map[string]struct{}
+	m       store.Mutation
+	saved   bool
+}
+
+// apply runs the batch against the cached accounts inside tx and saves the changes.
+func (sh *shard) apply(ctx context.Context, tx store.Tx, batch []*request) ([]*mutation, error) {
+	w := sh.w
+	now := w.clock.Now().UTC()
+	byTenant := map[string]*mutation{}
+	var order []*mutation
+	keys := map[string][]string{}
+	for _, r := range batch {
+		if r.key != "" {
+			keys[r.tenant] = append(keys[r.tenant], r.key)
+		}
+	}
+	records := map[string]map[string]store.CommandRecord{}
+	for _, r := range batch {
+		r.res, r.err = Result{}, nil
+		m := byTenant[r.tenant]
+		if m == nil {
+			c := sh.cache[r.tenant]
+			if c == nil {
+				acct, version, err := tx.LoadAccount(ctx, r.tenant)
+				if errors.Is(err, store.ErrNotFound) {
+					r.err = err
+					continue
+				}
+				if err != nil {
+					return order, err
+				}
+				c = &cached{acct: acct, version: version}
+				sh.cache[r.tenant] = c
+			}
+			m = &mutation{acct: c.acct, version: c.version, lots: map[int64]int{}, resIDs: map[string]struct{}{}}
+			byTenant[r.tenant] = m
+			order = append(order, m)
+			recs, err := tx.LookupCommands(ctx, r.tenant, keys[r.tenant])
+			if err != nil {
+				return order, err
+			}
+			records[r.tenant] = recs
+		}
+		if r.key != "" {
+			if rec, ok := records[r.tenant][r.key]; ok {
+				r.res, r.err = replay(rec, r.hash)
+				continue
+			}
+		}
+		res, err := ledger.Apply(m.acct, r.cmd, now, w.cfg.Ledger)
+		m.add(res)
+		r.res, r.err = Result{Result: res}, err
+		if err == nil && r.key != "" {
+			rec := store.CommandRecord{Key: r.key, Kind: r.cmd.Name(), Hash: r.hash, Result: encodeResult(res), At: now}
+			m.m.Commands = append(m.m.Commands, rec)
+			records[r.tenant][r.key] = rec // a second use of the key in this batch is a replay
+		}
+	}
+	var save []*store.Mutation
+	for _, m := range order {
+		if len(m.m.Entries)+len(m.m.Lots)+len(m.resIDs)+len(m.m.Commands) == 0 {
+			continue
+		}
+		for id := range m.resIDs {
+			if res, ok := m.acct.Reservations[id]; ok {
+				m.m.Reservations = append(m.m.Reservations, *res)
+			} else {
+				m.m.Closed = append(m.m.Closed, id)
+			}
+		}
+		m.m.Account, m.m.Version, m.m.At = m.acct, m.version, now
+		m.saved = true
+		save = append(save, &m.m)
+	}
+	if len(save) == 0 {
+		return order, nil
+	}
+	return order, tx.Save(ctx, save)
+}
+
+func (m *mutation) add(r ledger.Result) {
+	m.m.Entries = append(m.m.Entries, r.Entries...)
+	for _, l := range r.Lots {
+		if i, ok := m.lots[l.ID]; ok {
+			m.m.Lots[i] = l
+		} else {
+			m.lots[l.ID] = len(m.m.Lots)
+			m.m.Lots = append(m.m.Lots, l)
+		}
+	}
+	if r.Reservation != nil {
+		m.resIDs[r.Reservation.ID] = struct{}{}
+	}
+	for _, id := range r.Closed {
+		m.resIDs[id] = struct{}{}
+	}
+}
+
+// storedResult is what a replay returns: the figures the first caller saw.
+type storedResult struct {
+	Granted   money.Amount `json:"granted,omitempty"`
+	Charged   money.Amount `json:"charged,omitempty"`
+	LotID     int64        `json:"lot_id,omitempty"`
+	Balance   money.Amount `json:"balance"`
+	Available money.Amount `json:"available"`
+	Entries   []int64      `json:"entries,omitempty"`
+}
+
+func encodeResult(r ledger.Result) []byte {
+	s := storedResult{Granted: r.Granted, Charged: r.Charged, LotID: r.LotID, Balance: r.Balance, Available: r.Available}
+	for _, e := range r.Entries {
+		s.Entries = append(s.Entries, e.Seq)
+	}
+	b, _ := json.Marshal(s)
+	return b
+}
+
+func replay(rec store.CommandRecord, hash []byte) (Result, error) {
+	if string(rec.Hash) != string(hash) {
+		return Result{}, fmt.Errorf("%w: key %q was used for %s", ErrIdempotencyMismatch, rec.Key, rec.Kind)
+	}
+	var s storedResult
+	if err := json.Unmarshal(rec.Result, &s); err != nil {
+		return Result{}, fmt.Errorf("stored result of %q: %w", rec.Key, err)
+	}
+	return Result{Replayed: true, Result: ledger.Result{Granted: s.Granted, Charged: s.Charged, LotID: s.LotID,
+		Balance: s.Balance, Available: s.Available}}, nil
+}
