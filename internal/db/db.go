@@ -271,6 +271,11 @@ func openPostgres(ctx context.Context, dsn string, o options) (*DB, error) {
 		// pgx's parse errors can quote the DSN; do not leak a password.
 		return nil, fmt.Errorf("db: invalid PostgreSQL DSN %s: %v", Redact(dsn), redactErr(err, dsn))
 	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		// Without connect_timeout in the DSN, a black-holed host would make
+		// every pool dial wait for the caller's context only.
+		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
+	}
 	if o.pgMaxConns > 0 {
 		cfg.MaxConns = o.pgMaxConns
 	}
