@@ -106,6 +106,47 @@ type pgQ struct {
 		Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
 		Query(context.Context, string, ...any) (pgx.Rows, error)
 	}
+	tx pgx.Tx // set in a write transaction, for pipelining
+}
+
+// stmt is one statement of a pipeline.
+type stmt struct {
+	q    string
+	args []any
+}
+
+// execAll runs stmts in order, passing each one's rows affected to check, and stops at
+// the first error. On PostgreSQL they travel in one pipelined round trip; on SQLite they
+// run one after another in process.
+func execAll(ctx context.Context, q querier, stmts []stmt, check func(i int, affected int64) error) error {
+	if p, ok := q.(pgQ); ok && p.tx != nil {
+		var b pgx.Batch
+		for _, s := range stmts {
+			b.Queue(rebind(s.q), s.args...)
+		}
+		br := p.tx.SendBatch(ctx, &b)
+		defer br.Close()
+		for i := range stmts {
+			tag, err := br.Exec()
+			if err == nil {
+				err = check(i, tag.RowsAffected())
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return br.Close()
+	}
+	for i, s := range stmts {
+		n, err := q.exec(ctx, s.q, s.args...)
+		if err == nil {
+			err = check(i, n)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (p pgQ) exec(ctx context.Context, q string, args ...any) (int64, error) {
@@ -148,7 +189,7 @@ type SQL struct {
 func New(d *db.DB) *SQL {
 	s := &SQL{d: d}
 	if d.Kind() == db.Postgres {
-		s.read = pgQ{d.Pool()}
+		s.read = pgQ{q: d.Pool()}
 	} else {
 		s.read = sqlQ{q: d.Read()}
 		s.stmts = newStmtCache(d.Write())
@@ -171,7 +212,7 @@ func (s *SQL) WriteTx(ctx context.Context, fn func(Tx) error) error {
 			return err
 		}
 		defer tx.Rollback(context.WithoutCancel(ctx))
-		if err := fn(&sqlTx{q: pgQ{tx}}); err != nil {
+		if err := fn(&sqlTx{q: pgQ{q: tx, tx: tx}, pg: true}); err != nil {
 			return err
 		}
 		return tx.Commit(ctx)
@@ -362,40 +403,58 @@ func loadAccount(ctx context.Context, q querier, tenant string) (*ledger.Account
 	return a, version, rr.Err()
 }
 
-type sqlTx struct{ q querier }
+type sqlTx struct {
+	q  querier
+	pg bool
+}
 
 func (t *sqlTx) LoadAccount(ctx context.Context, tenant string) (*ledger.Account, int64, error) {
 	return loadAccount(ctx, t.q, tenant)
 }
 
-func (t *sqlTx) LookupCommands(ctx context.Context, tenant string, keys []string) (map[string]CommandRecord, error) {
-	out := map[string]CommandRecord{}
+func (t *sqlTx) LookupCommands(ctx context.Context, keys []Key) (map[Key]CommandRecord, error) {
+	out := make(map[Key]CommandRecord)
+	scan := func(r rows) error {
+		defer r.Close()
+		for r.Next() {
+			var c CommandRecord
+			var tenant, result string
+			var at int64
+			if err := r.Scan(&tenant, &c.Key, &c.Kind, &c.Hash, &result, &at); err != nil {
+				return err
+			}
+			c.Result, c.At = []byte(result), fromNano(at)
+			out[Key{tenant, c.Key}] = c
+		}
+		return r.Err()
+	}
+	if t.pg {
+		if len(keys) == 0 {
+			return out, nil
+		}
+		tenants, ks := make([]string, len(keys)), make([]string, len(keys))
+		for i, k := range keys {
+			tenants[i], ks[i] = k.Tenant, k.Key
+		}
+		r, err := t.q.query(ctx, `SELECT c.tenant_id, c.key, c.kind, c.hash, c.result, c.at FROM commands c
+			JOIN unnest(?::text[], ?::text[]) AS k(tenant_id, key) ON c.tenant_id = k.tenant_id AND c.key = k.key`, tenants, ks)
+		if err != nil {
+			return nil, err
+		}
+		return out, scan(r)
+	}
 	for start := 0; start < len(keys); {
 		n := nextChunk(len(keys) - start)
-		args := make([]any, 0, n+1)
-		args = append(args, tenant)
+		args := make([]any, 0, 2*n)
 		for _, k := range keys[start : start+n] {
-			args = append(args, k)
+			args = append(args, k.Tenant, k.Key)
 		}
 		start += n
 		r, err := t.q.query(ctx, batchText(lookupCommands, n), args...)
 		if err != nil {
 			return nil, err
 		}
-		for r.Next() {
-			var c CommandRecord
-			var result string
-			var at int64
-			if err := r.Scan(&c.Key, &c.Kind, &c.Hash, &result, &at); err != nil {
-				r.Close()
-				return nil, err
-			}
-			c.Result, c.At = []byte(result), fromNano(at)
-			out[c.Key] = c
-		}
-		err = r.Err()
-		r.Close()
-		if err != nil {
+		if err := scan(r); err != nil {
 			return nil, err
 		}
 	}
@@ -454,7 +513,7 @@ var batchTexts = func() (t [batchKinds][len(chunks)]string) {
 			` ON CONFLICT (tenant_id, id) DO UPDATE SET amount = excluded.amount, expires_at = excluded.expires_at`)
 		t[insertEntries][i] = values(`INSERT INTO ledger_entries (tenant_id, seq, kind, amount, balance_before, balance_after, at, lot_id, ref, reason) VALUES `, 10, n, ``)
 		t[insertCommands][i] = values(`INSERT INTO commands (tenant_id, key, kind, hash, result, at) VALUES `, 6, n, ``)
-		t[lookupCommands][i] = `SELECT key, kind, hash, result, at FROM commands WHERE tenant_id = ? AND key IN (` + placeholders(n) + `)`
+		t[lookupCommands][i] = values(`SELECT tenant_id, key, kind, hash, result, at FROM commands WHERE (tenant_id, key) IN (VALUES `, 2, n, `)`)
 	}
 	return t
 }()
@@ -469,12 +528,13 @@ func batchText(k batchKind, n int) string {
 }
 
 func (t *sqlTx) Save(ctx context.Context, ms []*Mutation) error {
-	if err := t.saveAccounts(ctx, ms); err != nil {
-		return err
-	}
-	var lots, res, closed, entries, cmds []any
+	var accounts, lots, res, closed, entries, cmds []any
 	for _, m := range ms {
-		id := m.Account.Tenant
+		a := m.Account
+		id := a.Tenant
+		accounts = append(accounts, id, m.Version, int64(a.Balance), int64(a.Debt), int64(a.Reserved),
+			int64(a.Totals.Funded), int64(a.Totals.Charged), int64(a.Totals.Forfeited), int64(a.Totals.Adjusted),
+			a.NextSeq, a.NextLotID, m.At.UnixNano())
 		for _, l := range m.Lots {
 			lots = append(lots, id, l.ID, l.Source, l.Ref, int64(l.Amount), int64(l.Remaining), int64(l.Forfeited),
 				l.PurchasedAt.UnixNano(), l.ExpiresAt.UnixNano())
@@ -493,56 +553,35 @@ func (t *sqlTx) Save(ctx context.Context, ms []*Mutation) error {
 			cmds = append(cmds, id, c.Key, c.Kind, c.Hash, string(c.Result), c.At.UnixNano())
 		}
 	}
-	steps := []struct {
-		kind batchKind
-		cols int
-		args []any
-	}{
-		{upsertLots, 9, lots}, {deleteReservations, 2, closed}, {upsertReservations, 5, res},
-		{insertEntries, 10, entries}, {insertCommands, 6, cmds},
-	}
-	for _, s := range steps {
-		if _, err := t.multi(ctx, s.kind, s.cols, s.args); err != nil {
-			return err
+	// The account updates go first: each applies only at the version it was loaded at,
+	// so their row count tells whether another writer got there first.
+	stmts := chunked(nil, updateAccounts, 12, accounts)
+	nAccounts := len(stmts)
+	stmts = chunked(stmts, upsertLots, 9, lots)
+	stmts = chunked(stmts, deleteReservations, 2, closed)
+	stmts = chunked(stmts, upsertReservations, 5, res)
+	stmts = chunked(stmts, insertEntries, 10, entries)
+	stmts = chunked(stmts, insertCommands, 6, cmds)
+	var updated int64
+	return execAll(ctx, t.q, stmts, func(i int, n int64) error {
+		if i < nAccounts {
+			updated += n
+			if i == nAccounts-1 && updated != int64(len(ms)) {
+				return fmt.Errorf("%d of %d accounts moved on: %w", int64(len(ms))-updated, len(ms), ErrConflict)
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
-// multi runs the statement of kind over args (cols values a row), chunk by chunk, and
-// returns the rows affected.
-func (t *sqlTx) multi(ctx context.Context, k batchKind, cols int, args []any) (int64, error) {
-	var total int64
+// chunked appends the statements of kind that cover args (cols values a row).
+func chunked(stmts []stmt, k batchKind, cols int, args []any) []stmt {
 	for rows := len(args) / cols; rows > 0; {
 		n := nextChunk(rows)
-		affected, err := t.q.exec(ctx, batchText(k, n), args[:n*cols]...)
-		if err != nil {
-			return total, err
-		}
-		total += affected
+		stmts = append(stmts, stmt{batchText(k, n), args[:n*cols]})
 		args, rows = args[n*cols:], rows-n
 	}
-	return total, nil
-}
-
-// saveAccounts updates every account, each only if its version is still the one it was
-// loaded at; fewer rows updated than accounts given is a conflict.
-func (t *sqlTx) saveAccounts(ctx context.Context, ms []*Mutation) error {
-	args := make([]any, 0, len(ms)*12)
-	for _, m := range ms {
-		a := m.Account
-		args = append(args, a.Tenant, m.Version, int64(a.Balance), int64(a.Debt), int64(a.Reserved),
-			int64(a.Totals.Funded), int64(a.Totals.Charged), int64(a.Totals.Forfeited), int64(a.Totals.Adjusted),
-			a.NextSeq, a.NextLotID, m.At.UnixNano())
-	}
-	n, err := t.multi(ctx, updateAccounts, 12, args)
-	if err != nil {
-		return err
-	}
-	if n != int64(len(ms)) {
-		return fmt.Errorf("%d of %d accounts moved on: %w", int64(len(ms))-n, len(ms), ErrConflict)
-	}
-	return nil
+	return stmts
 }
 
 func placeholders(n int) string {

@@ -38,6 +38,9 @@ type CommandRecord struct {
 	At     time.Time
 }
 
+// Key is an idempotency key; keys are scoped to a tenant.
+type Key struct{ Tenant, Key string }
+
 // Mutation is everything one batch changed for one tenant. Lots and Reservations hold
 // the final snapshot of each changed row; Closed lists reservations to delete.
 type Mutation struct {
@@ -55,8 +58,8 @@ type Mutation struct {
 type Tx interface {
 	// LoadAccount reads a tenant's account with its live lots and open reservations.
 	LoadAccount(ctx context.Context, tenant string) (*ledger.Account, int64, error)
-	// LookupCommands returns the stored records among keys of tenant.
-	LookupCommands(ctx context.Context, tenant string, keys []string) (map[string]CommandRecord, error)
+	// LookupCommands returns the stored records among keys, in one round trip.
+	LookupCommands(ctx context.Context, keys []Key) (map[Key]CommandRecord, error)
 	// Save writes the mutations; ErrConflict when any account version moved.
 	Save(ctx context.Context, ms []*Mutation) error
 }

@@ -137,8 +137,8 @@ func TestSaveAndLoad(t *testing.T) {
 		if err != nil || len(lots) != 2 || lots[0].Remaining != 0 || lots[1].Remaining != 2400 {
 			t.Fatalf("lots %+v %v", lots, err)
 		}
-		recs := lookup(t, s, "acme", "k0-0", "k0-4", "missing")
-		if len(recs) != 2 || recs["k0-4"].Kind != "settle" || !recs["k0-4"].At.Equal(t0) {
+		recs := lookup(t, s, store.Key{"acme", "k0-0"}, store.Key{"acme", "k0-4"}, store.Key{"acme", "missing"}, store.Key{"other", "k0-0"})
+		if len(recs) != 2 || recs[store.Key{"acme", "k0-4"}].Kind != "settle" || !recs[store.Key{"acme", "k0-4"}].At.Equal(t0) {
 			t.Fatalf("commands %+v", recs)
 		}
 		// Closing the last reservation deletes its row.
@@ -219,10 +219,10 @@ func TestLargeBatch(t *testing.T) {
 	})
 }
 
-func lookup(t *testing.T, s *store.SQL, tenant string, keys ...string) map[string]store.CommandRecord {
+func lookup(t *testing.T, s *store.SQL, keys ...store.Key) map[store.Key]store.CommandRecord {
 	t.Helper()
-	var recs map[string]store.CommandRecord
-	err := s.WriteTx(ctx, func(tx store.Tx) (err error) { recs, err = tx.LookupCommands(ctx, tenant, keys); return })
+	var recs map[store.Key]store.CommandRecord
+	err := s.WriteTx(ctx, func(tx store.Tx) (err error) { recs, err = tx.LookupCommands(ctx, keys); return })
 	if err != nil {
 		t.Fatal(err)
 	}

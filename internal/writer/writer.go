@@ -259,13 +259,16 @@ func (sh *shard) apply(ctx context.Context, tx store.Tx, batch []*request) ([]*m
 	now := w.clock.Now().UTC()
 	byTenant := map[string]*mutation{}
 	var order []*mutation
-	keys := map[string][]string{}
+	var keys []store.Key
 	for _, r := range batch {
 		if r.key != "" {
-			keys[r.tenant] = append(keys[r.tenant], r.key)
+			keys = append(keys, store.Key{Tenant: r.tenant, Key: r.key})
 		}
 	}
-	records := map[string]map[string]store.CommandRecord{}
+	records, err := tx.LookupCommands(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
 	for _, r := range batch {
 		r.res, r.err = Result{}, nil
 		m := byTenant[r.tenant]
@@ -286,14 +289,9 @@ func (sh *shard) apply(ctx context.Context, tx store.Tx, batch []*request) ([]*m
 			m = &mutation{acct: c.acct, version: c.version, lots: map[int64]int{}, resIDs: map[string]struct{}{}}
 			byTenant[r.tenant] = m
 			order = append(order, m)
-			recs, err := tx.LookupCommands(ctx, r.tenant, keys[r.tenant])
-			if err != nil {
-				return order, err
-			}
-			records[r.tenant] = recs
 		}
 		if r.key != "" {
-			if rec, ok := records[r.tenant][r.key]; ok {
+			if rec, ok := records[store.Key{Tenant: r.tenant, Key: r.key}]; ok {
 				r.res, r.err = replay(rec, r.hash)
 				continue
 			}
@@ -304,7 +302,7 @@ func (sh *shard) apply(ctx context.Context, tx store.Tx, batch []*request) ([]*m
 		if err == nil && r.key != "" {
 			rec := store.CommandRecord{Key: r.key, Kind: r.cmd.Name(), Hash: r.hash, Result: encodeResult(res), At: now}
 			m.m.Commands = append(m.m.Commands, rec)
-			records[r.tenant][r.key] = rec // a second use of the key in this batch is a replay
+			records[store.Key{Tenant: r.tenant, Key: r.key}] = rec // a second use of the key in this batch is a replay
 		}
 	}
 	var save []*store.Mutation

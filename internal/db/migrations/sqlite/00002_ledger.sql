@@ -6,7 +6,7 @@ CREATE TABLE tenants (
     name       TEXT NOT NULL,
     currency   TEXT NOT NULL,
     created_at INTEGER NOT NULL
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 -- One row per tenant: the balance and the running totals that reconcile it. version is
 -- bumped by every committed batch and checked by the writer (optimistic concurrency).
@@ -23,7 +23,7 @@ CREATE TABLE accounts (
     next_seq    INTEGER NOT NULL,
     next_lot_id INTEGER NOT NULL,
     updated_at  INTEGER NOT NULL
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE lots (
     tenant_id    TEXT NOT NULL,
@@ -36,7 +36,7 @@ CREATE TABLE lots (
     purchased_at INTEGER NOT NULL,
     expires_at   INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, id)
-) STRICT;
+) STRICT, WITHOUT ROWID;
 CREATE INDEX lots_live ON lots (tenant_id, expires_at, id) WHERE remaining > 0;
 
 CREATE TABLE reservations (
@@ -46,7 +46,7 @@ CREATE TABLE reservations (
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, id)
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE ledger_entries (
     tenant_id      TEXT NOT NULL,
@@ -60,7 +60,7 @@ CREATE TABLE ledger_entries (
     ref            TEXT NOT NULL,
     reason         TEXT NOT NULL,
     PRIMARY KEY (tenant_id, seq)
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 -- Every acknowledged command with its idempotency key, stored in the transaction of its
 -- effect: a replay returns result, a reuse with another command (hash) is refused.
@@ -72,7 +72,7 @@ CREATE TABLE commands (
     result    TEXT NOT NULL,
     at        INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, key)
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 -- +goose Down
 DROP TABLE commands;
