@@ -85,14 +85,29 @@ type stmtCache struct {
 
 func newStmtCache(d *sql.DB) *stmtCache {
 	c := &stmtCache{m: map[string]*sql.Stmt{}}
-	for k := range batchTexts {
-		for _, q := range batchTexts[k] {
-			if st, err := d.Prepare(q); err == nil {
-				c.m[q] = st
-			}
+	for _, q := range prepared {
+		if st, err := d.Prepare(q); err == nil {
+			c.m[q] = st
 		}
 	}
 	return c
+}
+
+// prepared lists every statement text the write path runs; files of this package add
+// theirs from init so that the SQLite writer prepares them once.
+var prepared []string
+
+func init() {
+	for k := range batchTexts {
+		prepared = append(prepared, batchTexts[k][:]...)
+	}
+}
+
+// rowsText returns head (?,…,?),… tail for n rows of cols values: the shape of every
+// multi-row statement.
+func rowsText(head string, cols, n int, tail string) string {
+	row := "(" + placeholders(cols) + ")"
+	return head + strings.TrimSuffix(strings.Repeat(row+",", n), ",") + tail
 }
 
 func (c *stmtCache) get(q string) *sql.Stmt { return c.m[q] }
@@ -492,10 +507,7 @@ func nextChunk(n int) int {
 
 // batchTexts[kind][i] is the statement for chunks[i] rows, with ? placeholders.
 var batchTexts = func() (t [batchKinds][len(chunks)]string) {
-	values := func(head string, cols, n int, tail string) string {
-		row := "(" + placeholders(cols) + ")"
-		return head + strings.TrimSuffix(strings.Repeat(row+",", n), ",") + tail
-	}
+	values := rowsText
 	for i, n := range chunks {
 		t[updateAccounts][i] = `UPDATE accounts SET version = v.version + 1, balance = v.balance, debt = v.debt,
 			reserved = v.reserved, funded = v.funded, charged = v.charged, forfeited = v.forfeited,
