@@ -84,10 +84,10 @@ func TestAuthorize(t *testing.T) {
 			w: want{true, "", payer.Pool, dom1, "MCOPSTN1", 310, 5}},
 		{name: "domestic pool empty, credits with fee", c: call(payer.UserOut, usUser, usNum, usNum2), domestic: true,
 			mod: func(ctx *Context) { drainTo(ctx, dom1, 0); ctx.Available = 3 },
-			w: want{true, "", payer.Credits, dom1, "MCOPSTN1", 180, 3}},
+			w:   want{true, "", payer.Credits, dom1, "MCOPSTN1", 180, 3}},
 		{name: "domestic pool without credits licence: pool seconds only", c: call(payer.UserOut, usNoPP, usNum, usNum2), domestic: true,
 			mod: func(ctx *Context) { drainTo(ctx, dom1, 125) },
-			w: want{true, "", payer.Pool, dom1, "MCOPSTN1", 125, 0}},
+			w:   want{true, "", payer.Pool, dom1, "MCOPSTN1", 125, 0}},
 		// §4: international: D&I international pool then credits; credits only for other plans.
 		{name: "D&I international pool", c: call(payer.UserOut, usDI, usNum, mxNum),
 			w: want{true, "", payer.Pool, plans.InternationalPool("MCOPSTN2", "US"), "MCOPSTN2", -1, -1}},
@@ -118,7 +118,7 @@ func TestAuthorize(t *testing.T) {
 			w: want{true, "", payer.Pool, plans.DialOutPool(), "MCOMEETADD", -1, -1}},
 		{name: "conf_out Zone A pool exhausted then credits", c: call(payer.ConfOut, org, "", deNum),
 			mod: func(ctx *Context) { drainTo(ctx, plans.DialOutPool(), 0); ctx.Available = 2 },
-			w: want{true, "", payer.Credits, plans.DialOutPool(), "MCOMEETADD", 74, 2}},
+			w:   want{true, "", payer.Credits, plans.DialOutPool(), "MCOMEETADD", 74, 2}},
 		{name: "conf_out elsewhere credits", c: call(payer.ConfOut, org, "", aeNum), mod: func(ctx *Context) { ctx.Available = 45 },
 			// 10 + 35 × 60/60: 60 s cost 45.
 			w: want{true, "", payer.Credits, plans.PoolKey{}, plans.MCOPSTNPP, 60, 45}},
@@ -141,13 +141,18 @@ func TestAuthorize(t *testing.T) {
 		{name: "emergency", c: call(payer.UserOut, usUser, usNum, "911"), emergency: true, domestic: true,
 			w: want{true, "", payer.Free, plans.PoolKey{}, "MCOPSTN1", DefaultMaxCallSeconds, 0}},
 		{name: "emergency with policy none, no balance, not set up", c: call(payer.UserOut, usNoPP, usNum, "911"), emergency: true, domestic: true,
-			mod: func(ctx *Context) { ctx.Policy.PSTN = PSTNNone; ctx.Available = -50; ctx.CreditsSetUp = false; drainTo(ctx, dom1, 0) },
+			mod: func(ctx *Context) {
+				ctx.Policy.PSTN = PSTNNone
+				ctx.Available = -50
+				ctx.CreditsSetUp = false
+				drainTo(ctx, dom1, 0)
+			},
 			w: want{true, "", payer.Free, plans.PoolKey{}, "MCOPSTN1", DefaultMaxCallSeconds, 0}},
 		{name: "emergency without phone system", c: call(payer.UserOut, noPhone, usNum, "911"), emergency: true, domestic: true,
 			w: want{true, "", payer.Free, plans.PoolKey{}, "MCOPSTN1", DefaultMaxCallSeconds, 0}},
 		{name: "emergency from a conference", c: call(payer.ConfOut, org, "", "911"), emergency: true, domestic: true,
 			mod: func(ctx *Context) { ctx.Policy.Conference = ConferenceNone },
-			w: want{true, "", payer.Free, plans.PoolKey{}, "MCOMEETADD", DefaultMaxCallSeconds, 0}},
+			w:   want{true, "", payer.Free, plans.PoolKey{}, "MCOMEETADD", DefaultMaxCallSeconds, 0}},
 
 		// §5 admission rules.
 		{name: "credits without MCOPSTNPP", c: call(payer.UserOut, usNoPP, usNum, mxNum),
@@ -166,7 +171,11 @@ func TestAuthorize(t *testing.T) {
 			w: want{false, payer.ReasonPremium, payer.Refused, plans.PoolKey{}, "", 0, 0}},
 		{name: "no rate", c: call(payer.UserOut, usUser, usNum, ukNoCRd),
 			w: want{false, payer.ReasonNoRate, payer.Refused, plans.PoolKey{}, plans.FREECALL, 0, 0}},
-		{name: "no card in the currency", c: func() *Call { c := call(payer.UserOut, usUser, usNum, mxNum); c.Currency = money.MustCurrency("EUR"); return c }(),
+		{name: "no card in the currency", c: func() *Call {
+			c := call(payer.UserOut, usUser, usNum, mxNum)
+			c.Currency = money.MustCurrency("EUR")
+			return c
+		}(),
 			w: want{false, payer.ReasonNoRate, payer.Refused, plans.PoolKey{}, plans.FREECALL, 0, 0}},
 		{name: "invalid callee", c: call(payer.UserOut, usUser, usNum, "+1 555"),
 			w: want{false, ReasonInvalidNumber, payer.Refused, plans.PoolKey{}, "", 0, 0}},
@@ -202,20 +211,20 @@ func TestAuthorize(t *testing.T) {
 			w: want{true, "", payer.Credits, plans.PoolKey{}, plans.MCOPSTNPP, 194, 11}},
 		{name: "spend limit reached", c: call(payer.UserOut, usUser, usNum, mxNum),
 			mod: func(ctx *Context) { ctx.Available = 10_000; ctx.Policy = Policy{SpendLimit: 500, Spent: 500} },
-			w: want{false, ReasonSpendLimitReached, payer.Refused, plans.PoolKey{}, plans.MCOPSTNPP, 0, 0}},
+			w:   want{false, ReasonSpendLimitReached, payer.Refused, plans.PoolKey{}, plans.MCOPSTNPP, 0, 0}},
 		{name: "spend limit left below first increment", c: call(payer.UserOut, usUser, usNum, mxNum),
 			mod: func(ctx *Context) { ctx.Available = 10_000; ctx.Policy = Policy{SpendLimit: 500, Spent: 494} },
-			w: want{false, ReasonSpendLimitReached, payer.Refused, plans.PoolKey{}, plans.MCOPSTNPP, 0, 0}},
+			w:   want{false, ReasonSpendLimitReached, payer.Refused, plans.PoolKey{}, plans.MCOPSTNPP, 0, 0}},
 		{name: "spend limit does not stop pool minutes", c: call(payer.UserOut, usUser, usNum, usNum2), domestic: true,
 			mod: func(ctx *Context) { drainTo(ctx, dom1, 30); ctx.Policy = Policy{SpendLimit: 500, Spent: 600} },
-			w: want{true, "", payer.Pool, dom1, "MCOPSTN1", 30, 0}},
+			w:   want{true, "", payer.Pool, dom1, "MCOPSTN1", 30, 0}},
 		// Pools exhausted without credits: refused until next month.
 		{name: "pool exhausted without credits licence", c: call(payer.UserOut, usNoPP, usNum, usNum2),
 			mod: func(ctx *Context) { drainTo(ctx, dom1, 0) },
-			w: want{false, ReasonPoolExhausted, payer.Refused, dom1, "MCOPSTN1", 0, 0}},
+			w:   want{false, ReasonPoolExhausted, payer.Refused, dom1, "MCOPSTN1", 0, 0}},
 		{name: "pool exhausted, zero balance", c: call(payer.UserOut, usUser, usNum, usNum2),
 			mod: func(ctx *Context) { drainTo(ctx, dom1, 0); ctx.Available = 0 },
-			w: want{false, ReasonPoolExhausted, payer.Refused, dom1, "MCOPSTN1", 0, 0}},
+			w:   want{false, ReasonPoolExhausted, payer.Refused, dom1, "MCOPSTN1", 0, 0}},
 		{name: "no pools at all", c: call(payer.UserOut, usNoPP, usNum, usNum2), mod: func(ctx *Context) { ctx.Pools = nil },
 			w: want{false, ReasonPoolExhausted, payer.Refused, dom1, "MCOPSTN1", 0, 0}},
 	}
