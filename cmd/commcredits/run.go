@@ -15,6 +15,8 @@ import (
 
 	"github.com/commcredits/commcredits/internal/api"
 	"github.com/commcredits/commcredits/internal/db"
+	"github.com/commcredits/commcredits/internal/store"
+	"github.com/commcredits/commcredits/internal/writer"
 )
 
 // version is set at build time: -ldflags "-X main.version=v1.2.3".
@@ -189,10 +191,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, h ho
 	}
 
 	srv := api.New(api.Deps{DB: d, DBKind: string(d.Kind()), Logger: log, Version: version})
-	// Hooks run last-registered-first: the database closes after everything
-	// that writes to it. Register the single writer's drain (flush in-flight
-	// batches, then stop) after this line.
+	// Hooks run last-registered-first: the database closes after the writer has
+	// committed every batch already queued.
 	srv.OnShutdown("database", func(context.Context) error { return d.Close() })
+	w := writer.New(store.New(d), writer.SystemClock{}, writer.Config{})
+	srv.Registry().MustRegister(w.Collectors()...)
+	srv.OnShutdown("writer", func(context.Context) error { return w.Close() })
 
 	log.Info("listening", "addr", ln.Addr().String(), "version", version)
 	if h.listening != nil {

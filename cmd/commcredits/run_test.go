@@ -129,6 +129,8 @@ func checkServing(t *testing.T, s *served, kind string) {
 		"# TYPE go_goroutines gauge",
 		"process_resident_memory_bytes",
 		`commcredits_build_info{database="` + kind + `"`,
+		"# TYPE commcredits_writer_batch_size histogram",
+		"# TYPE commcredits_writer_commit_seconds histogram",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
