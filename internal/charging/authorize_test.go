@@ -84,7 +84,7 @@ func TestAuthorize(t *testing.T) {
 			w: want{true, "", payer.Pool, dom1, "MCOPSTN1", 310, 5}},
 		{name: "domestic pool empty, credits with fee", c: call(payer.UserOut, usUser, usNum, usNum2), domestic: true,
 			mod: func(ctx *Context) { drainTo(ctx, dom1, 0); ctx.Available = 3 },
-			w:   want{true, "", payer.Credits, dom1, "MCOPSTN1", 180, 3}},
+			w:   want{true, "", payer.Credits, plans.PoolKey{}, plans.MCOPSTNPP, 180, 3}},
 		{name: "domestic pool without credits licence: pool seconds only", c: call(payer.UserOut, usNoPP, usNum, usNum2), domestic: true,
 			mod: func(ctx *Context) { drainTo(ctx, dom1, 125) },
 			w:   want{true, "", payer.Pool, dom1, "MCOPSTN1", 125, 0}},
@@ -118,7 +118,7 @@ func TestAuthorize(t *testing.T) {
 			w: want{true, "", payer.Pool, plans.DialOutPool(), "MCOMEETADD", -1, -1}},
 		{name: "conf_out Zone A pool exhausted then credits", c: call(payer.ConfOut, org, "", deNum),
 			mod: func(ctx *Context) { drainTo(ctx, plans.DialOutPool(), 0); ctx.Available = 2 },
-			w:   want{true, "", payer.Credits, plans.DialOutPool(), "MCOMEETADD", 74, 2}},
+			w:   want{true, "", payer.Credits, plans.PoolKey{}, plans.MCOPSTNPP, 74, 2}},
 		{name: "conf_out elsewhere credits", c: call(payer.ConfOut, org, "", aeNum), mod: func(ctx *Context) { ctx.Available = 45 },
 			// 10 + 35 × 60/60: 60 s cost 45.
 			w: want{true, "", payer.Credits, plans.PoolKey{}, plans.MCOPSTNPP, 60, 45}},

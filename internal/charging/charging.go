@@ -338,7 +338,8 @@ func AuthorizeParsed(ctx *Context, c *Call, n *Numbers) Authorization {
 		return refuse(a, creditsReason)
 	}
 	if d.Outcome == payer.Pool && poolLeft == 0 {
-		a.Outcome = payer.Credits
+		// The pool is gone: the call is a credits call from its first second.
+		a.Outcome, a.Pool, a.Capability = payer.Credits, plans.PoolKey{}, creditsCapability(&c.Principal, ctx.Catalog)
 	}
 	a.Allowed = true
 	a.GrantedSeconds = grant(c.InitialSeconds, a.MaxSeconds)
@@ -381,6 +382,16 @@ func serviceOf(c *Call, n *Numbers) payer.ServiceNumber {
 		}
 	}
 	return s
+}
+
+// creditsCapability is the capability of a call credits pay from its first second.
+func creditsCapability(p *plans.Principal, cat *plans.Catalog) string {
+	for _, code := range p.Licences {
+		if cat.Kind(code) == plans.KindConferencingPPM {
+			return "MCOMEETACPEA"
+		}
+	}
+	return plans.MCOPSTNPP
 }
 
 // needsPPM: a toll conf_in of a pay-per-minute organizer is priced on the caller's number.
