@@ -51,10 +51,10 @@ var CDRColumns = []string{
 
 // Limits on CDR sources.
 const (
-	MaxCDRFieldLen  = 256      // bytes of any one field
-	MaxCDRLineBytes = 4096     // bytes of one CSV line or JSON record
-	MaxCDRErrors    = 1000     // errors ParseCSV and DecodeJSON list; more are counted
-	MaxCDRSource    = 1 << 30  // bytes DecodeJSON accepts
+	MaxCDRFieldLen  = 256     // bytes of any one field
+	MaxCDRLineBytes = 4096    // bytes of one CSV line or JSON record
+	MaxCDRErrors    = 1000    // errors ParseCSV and DecodeJSON list; more are counted
+	MaxCDRSource    = 1 << 30 // bytes DecodeJSON accepts
 	maxDuration     = rating.MaxCallSeconds
 	colNone         = -1
 	fieldCount      = 11
@@ -168,7 +168,7 @@ func parseTime(s string) (time.Time, error) {
 // (Offset) and resume (skip records up to a line already done).
 type CSVReader struct {
 	r    *csv.Reader
-	skip int64 // bytes of a byte-order mark skipped
+	skip int64           // bytes of a byte-order mark skipped
 	cols [fieldCount]int // CSV column of each CDRColumns field, colNone when absent
 	n    int             // columns in the header
 }
