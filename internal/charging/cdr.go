@@ -52,7 +52,7 @@ var CDRColumns = []string{
 // Limits on CDR sources.
 const (
 	MaxCDRFieldLen  = 256     // bytes of any one field
-	MaxCDRLineBytes = 4096    // bytes of one CSV line or JSON record
+	MaxCDRLineBytes = 4096    // bytes of one JSON record
 	MaxCDRErrors    = 1000    // errors ParseCSV and DecodeJSON list; more are counted
 	MaxCDRSource    = 1 << 30 // bytes DecodeJSON accepts
 	maxDuration     = rating.MaxCallSeconds
@@ -97,7 +97,12 @@ func (f *fields) toCDR(line int) (CDR, *CDRError) {
 			return bad(i, "not valid UTF-8")
 		case strings.TrimSpace(s) != s:
 			return bad(i, "leading or trailing space")
+		case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+			return bad(i, "control character")
 		}
+	}
+	if strings.HasPrefix(f.v[0], "#") {
+		return bad(0, "must not start with '#' (a CSV comment)")
 	}
 	for _, i := range []int{0, 1, 3, 8} {
 		if f.v[i] == "" {
