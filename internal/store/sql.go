@@ -244,7 +244,7 @@ func (s *SQL) WriteTx(ctx context.Context, fn func(Tx) error) error {
 }
 
 func (s *SQL) Retryable(err error) bool {
-	if errors.Is(err, ErrConflict) || db.IsRetryable(err) {
+	if errors.Is(err, ErrConflict) || errors.Is(err, ErrKeyExists) || db.IsRetryable(err) {
 		return true
 	}
 	var pgErr *pgconn.PgError
@@ -524,7 +524,8 @@ var batchTexts = func() (t [batchKinds][len(chunks)]string) {
 		t[upsertReservations][i] = values(`INSERT INTO reservations (tenant_id, id, amount, created_at, expires_at) VALUES `, 5, n,
 			` ON CONFLICT (tenant_id, id) DO UPDATE SET amount = excluded.amount, expires_at = excluded.expires_at`)
 		t[insertEntries][i] = values(`INSERT INTO ledger_entries (tenant_id, seq, kind, amount, balance_before, balance_after, at, lot_id, ref, reason) VALUES `, 10, n, ``)
-		t[insertCommands][i] = values(`INSERT INTO commands (tenant_id, key, kind, hash, result, at) VALUES `, 6, n, ``)
+		t[insertCommands][i] = values(`INSERT INTO commands (tenant_id, key, kind, hash, result, at) VALUES `, 6, n,
+			` ON CONFLICT (tenant_id, key) DO NOTHING`)
 		t[lookupCommands][i] = values(`SELECT tenant_id, key, kind, hash, result, at FROM commands WHERE (tenant_id, key) IN (VALUES `, 2, n, `)`)
 	}
 	return t
@@ -573,13 +574,22 @@ func (t *sqlTx) Save(ctx context.Context, ms []*Mutation) error {
 	stmts = chunked(stmts, deleteReservations, 2, closed)
 	stmts = chunked(stmts, upsertReservations, 5, res)
 	stmts = chunked(stmts, insertEntries, 10, entries)
+	firstCmd := len(stmts)
 	stmts = chunked(stmts, insertCommands, 6, cmds)
-	var updated int64
+	var updated, inserted int64
 	return execAll(ctx, t.q, stmts, func(i int, n int64) error {
-		if i < nAccounts {
+		switch {
+		case i < nAccounts:
 			updated += n
 			if i == nAccounts-1 && updated != int64(len(ms)) {
 				return fmt.Errorf("%d of %d accounts moved on: %w", int64(len(ms))-updated, len(ms), ErrConflict)
+			}
+		case i >= firstCmd:
+			// Keys are inserted without looking them up first; a key already stored
+			// inserts nothing and sends the batch back for lookups.
+			inserted += n
+			if i == len(stmts)-1 && inserted != int64(len(cmds)/6) {
+				return fmt.Errorf("%d command keys: %w", int64(len(cmds)/6)-inserted, ErrKeyExists)
 			}
 		}
 		return nil

@@ -19,6 +19,9 @@ var (
 	// ErrConflict means another writer changed a tenant since it was loaded; the
 	// transaction was rolled back and the caller reloads and retries.
 	ErrConflict = errors.New("concurrent update")
+	// ErrKeyExists means a command record's idempotency key was already stored: the
+	// caller looks the keys up and runs the batch again.
+	ErrKeyExists = errors.New("idempotency key already stored")
 )
 
 // Tenant is an organization with one currency and one Communications Credits balance.
@@ -60,7 +63,8 @@ type Tx interface {
 	LoadAccount(ctx context.Context, tenant string) (*ledger.Account, int64, error)
 	// LookupCommands returns the stored records among keys, in one round trip.
 	LookupCommands(ctx context.Context, keys []Key) (map[Key]CommandRecord, error)
-	// Save writes the mutations; ErrConflict when any account version moved.
+	// Save writes the mutations; ErrConflict when any account version moved, ErrKeyExists
+	// when a command key is already stored.
 	Save(ctx context.Context, ms []*Mutation) error
 }
 

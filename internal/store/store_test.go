@@ -188,8 +188,8 @@ func TestDuplicateCommandKeyIsRetryable(t *testing.T) {
 		m := applyAll(t, a, v, t0, ledger.Fund{Amount: 100})
 		m.Commands[0].Key = "k0-0" // the key of the first batch
 		err := save(s, m)
-		if err == nil {
-			t.Fatal("duplicate idempotency key saved")
+		if !errors.Is(err, store.ErrKeyExists) || !s.Retryable(err) {
+			t.Fatalf("duplicate idempotency key: %v", err)
 		}
 		if got, _ := load(t, s, "acme"); got.Balance != 100 {
 			t.Fatalf("balance %d after refused save", got.Balance)

@@ -209,11 +209,12 @@ func (sh *shard) process(batch []*request) {
 	ctx := context.Background() // the batch outlives any one caller's context
 	start := time.Now()
 	var err error
+	lookup := false // keys are almost always new: the insert itself detects the others
 	for attempt := 1; ; attempt++ {
 		var touched []*mutation
 		err = w.st.WriteTx(ctx, func(tx store.Tx) error {
 			var err error
-			touched, err = sh.apply(ctx, tx, batch)
+			touched, err = sh.apply(ctx, tx, batch, lookup)
 			return err
 		})
 		if err == nil {
@@ -229,6 +230,10 @@ func (sh *shard) process(batch []*request) {
 		}
 		if !w.st.Retryable(err) || attempt >= w.cfg.MaxAttempts {
 			break
+		}
+		if errors.Is(err, store.ErrKeyExists) {
+			lookup = true
+			continue
 		}
 		w.retries.Inc()
 		time.Sleep(time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 8))))
@@ -254,20 +259,23 @@ type mutation struct {
 }
 
 // apply runs the batch against the cached accounts inside tx and saves the changes.
-func (sh *shard) apply(ctx context.Context, tx store.Tx, batch []*request) ([]*mutation, error) {
+func (sh *shard) apply(ctx context.Context, tx store.Tx, batch []*request, lookup bool) ([]*mutation, error) {
 	w := sh.w
 	now := w.clock.Now().UTC()
 	byTenant := map[string]*mutation{}
 	var order []*mutation
-	var keys []store.Key
-	for _, r := range batch {
-		if r.key != "" {
-			keys = append(keys, store.Key{Tenant: r.tenant, Key: r.key})
+	records := map[store.Key]store.CommandRecord{}
+	if lookup {
+		var keys []store.Key
+		for _, r := range batch {
+			if r.key != "" {
+				keys = append(keys, store.Key{Tenant: r.tenant, Key: r.key})
+			}
 		}
-	}
-	records, err := tx.LookupCommands(ctx, keys)
-	if err != nil {
-		return nil, err
+		var err error
+		if records, err = tx.LookupCommands(ctx, keys); err != nil {
+			return nil, err
+		}
 	}
 	for _, r := range batch {
 		r.res, r.err = Result{}, nil
@@ -305,6 +313,11 @@ func (sh *shard) apply(ctx context.Context, tx store.Tx, batch []*request) ([]*m
 			records[store.Key{Tenant: r.tenant, Key: r.key}] = rec // a second use of the key in this batch is a replay
 		}
 	}
+	if !lookup {
+		if err := replayRefused(ctx, tx, batch); err != nil {
+			return order, err
+		}
+	}
 	var save []*store.Mutation
 	for _, m := range order {
 		if len(m.m.Entries)+len(m.m.Lots)+len(m.resIDs)+len(m.m.Commands) == 0 {
@@ -325,6 +338,32 @@ func (sh *shard) apply(ctx context.Context, tx store.Tx, batch []*request) ([]*m
 		return order, nil
 	}
 	return order, tx.Save(ctx, save)
+}
+
+// replayRefused finds, among the commands refused in a batch run without lookups, those
+// whose key is already stored: they are replays (a settle sent again after its reservation
+// closed) and get the stored result. A refused command had no effect, so answering it from
+// the store instead changes nothing else in the batch.
+func replayRefused(ctx context.Context, tx store.Tx, batch []*request) error {
+	var keys []store.Key
+	for _, r := range batch {
+		if r.err != nil && r.key != "" {
+			keys = append(keys, store.Key{Tenant: r.tenant, Key: r.key})
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	records, err := tx.LookupCommands(ctx, keys)
+	if err != nil {
+		return err
+	}
+	for _, r := range batch {
+		if rec, ok := records[store.Key{Tenant: r.tenant, Key: r.key}]; ok && r.err != nil {
+			r.res, r.err = replay(rec, r.hash)
+		}
+	}
+	return nil
 }
 
 func (m *mutation) add(r ledger.Result) {
