@@ -10,6 +10,8 @@
 package charging
 
 import (
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/commcredits/commcredits/internal/money"
@@ -165,52 +167,82 @@ func ParseNumbers(c *Call) Numbers {
 // Authorization is the answer to one call: allowed or refused, why, what pays, how long the
 // call may last and what to hold for it. It is a plain value the caller persists.
 type Authorization struct {
-	Tenant   string
-	CallID   string
-	Leg      string
-	Type     payer.CallType
-	User     string // the principal's id
-	Location string // the principal's usage location
-	Start    time.Time
-	Currency money.Currency
+	Tenant   string         `json:"tenant"`
+	CallID   string         `json:"call_id"`
+	Leg      string         `json:"leg,omitempty"`
+	Type     payer.CallType `json:"type"`
+	User     string         `json:"user"`     // the principal's id
+	Location string         `json:"location"` // the principal's usage location
+	Start    time.Time      `json:"start"`
+	Currency money.Currency `json:"currency"`
 
-	Allowed bool
-	Reason  Reason // set when refused
+	Allowed bool   `json:"allowed"`
+	Reason  Reason `json:"reason,omitempty"` // set when refused
 	// CreditsReason says why credits could not extend a pool call (or, with pool_exhausted,
 	// why they could not take over); "" when they could.
-	CreditsReason Reason
+	CreditsReason Reason `json:"credits_reason,omitempty"`
 	// RetryAfter is when a pool_exhausted refusal lifts: the first day of the next month (UTC).
-	RetryAfter time.Time
+	RetryAfter time.Time `json:"retry_after,omitzero"`
 
-	Outcome payer.Outcome // free, pool (then credits if Credits), credits
-	Pool    plans.PoolKey // the pool that pays first when Outcome is pool
+	Outcome payer.Outcome `json:"outcome"`       // free, pool (then credits if Credits), credits
+	Pool    plans.PoolKey `json:"pool,omitzero"` // the pool that pays first when Outcome is pool
 	// Credits: credits pay (part of) this call.
-	Credits    bool
-	Capability string
-	Domestic   bool
-	Emergency  bool
+	Credits    bool   `json:"credits"`
+	Capability string `json:"capability,omitempty"`
+	Domestic   bool   `json:"domestic"`
+	Emergency  bool   `json:"emergency"`
 
-	Caller, Callee numbers.Number // as parsed ("" E164 when a number did not parse)
-	Remote         numbers.Number // the number the call is priced on
+	Caller numbers.Number `json:"caller"` // as parsed ("" E164 when a number did not parse)
+	Callee numbers.Number `json:"callee"`
+	Remote numbers.Number `json:"remote"` // the number the call is priced on
 
 	// Rated: Row and Ref are set (the call was priced on a card).
-	Rated bool
-	Row   rating.Row
-	Ref   rating.Ref
+	Rated bool       `json:"rated"`
+	Row   rating.Row `json:"row,omitzero"`
+	Ref   rating.Ref `json:"ref,omitzero"`
 
 	// MaxSeconds is the longest the call may last: pool seconds left plus what credits buy,
 	// capped by the maximum call length and the spend limit. For free calls, the maximum
 	// call length.
-	MaxSeconds int64
+	MaxSeconds int64 `json:"max_seconds"`
 	// PoolLeft is what the pool could pay at authorization; StartsOnCredits: the call starts
 	// on credits (no pool seconds), so the connection fee is due.
-	PoolLeft        int64
-	StartsOnCredits bool
+	PoolLeft        int64 `json:"pool_left"`
+	StartsOnCredits bool  `json:"starts_on_credits"`
 	// GrantedSeconds is the first grant (MaxSeconds, or less when Call.InitialSeconds asks);
 	// PoolHold the pool seconds to hold for it; Reserve the amount to reserve for the rest.
-	GrantedSeconds int64
-	PoolHold       int64
-	Reserve        money.Amount
+	GrantedSeconds int64        `json:"granted_seconds"`
+	PoolHold       int64        `json:"pool_hold"`
+	Reserve        money.Amount `json:"reserve"`
+}
+
+// MarshalJSON writes the outcome by name ("free", "pool", "credits", "refused").
+func (a Authorization) MarshalJSON() ([]byte, error) {
+	type plain Authorization
+	return json.Marshal(struct {
+		plain
+		Outcome string `json:"outcome"`
+	}{plain(a), a.Outcome.String()})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (a *Authorization) UnmarshalJSON(data []byte) error {
+	type plain Authorization
+	var v struct {
+		*plain
+		Outcome string `json:"outcome"`
+	}
+	v.plain = (*plain)(a)
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	for o := payer.Refused; o <= payer.Credits; o++ {
+		if o.String() == v.Outcome {
+			a.Outcome = o
+			return nil
+		}
+	}
+	return fmt.Errorf("charging: unknown outcome %q", v.Outcome)
 }
 
 // outbound reports whether the call type dials out (the remote number is the callee).

@@ -13,19 +13,19 @@ import (
 type Settlement struct {
 	// PoolSeconds are drawn from Authorization.Pool (exact seconds); CreditSeconds are the
 	// rest, charged on the row's increments.
-	PoolSeconds   int64
-	CreditSeconds int64
+	PoolSeconds   int64 `json:"pool_seconds"`
+	CreditSeconds int64 `json:"credit_seconds"`
 	// Uncovered are seconds past the pool that credits could not pay (the principal lacks
 	// MCOPSTNPP, or the call had no credits): charged nothing, listed for review.
-	Uncovered int64
+	Uncovered int64 `json:"uncovered,omitempty"`
 	// Fee: Charge includes the connection fee (the call started on credits).
-	Fee bool
+	Fee bool `json:"fee"`
 	// Charge is the credit charge, connection fee included; Release is what of the
 	// reservation is left over (negative when the charge exceeds what was held).
-	Charge  money.Amount
-	Release money.Amount
+	Charge  money.Amount `json:"charge"`
+	Release money.Amount `json:"release"`
 	// Usage is the PSTN usage row; nil for a call of zero seconds (nothing happened).
-	Usage *UsageRow
+	Usage *UsageRow `json:"usage,omitempty"`
 }
 
 // SettleInput is the end of a call.
