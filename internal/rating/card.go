@@ -8,6 +8,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math"
+	"math/bits"
 	"sort"
 	"time"
 
@@ -72,26 +74,55 @@ type Card struct {
 	source  []byte
 	digest  string
 	rows    []Row
-	nodes   []node
-	entries []entry
+	top     []topEntry // by the first topDigits digits of a number
+	nodes   []node     // path-compressed digit trie, root first
+	entries []entry    // every row, by prefix and then latest effective_from first
+	pos     []int32    // pos[i]: where row i is in entries
 }
 
-// node is a digit-trie node, 64 bytes: one cache line. Children index nodes; 0 means none (the
-// root is never a child). Rows whose prefix ends here are entries[first : first+count], latest
-// effective_from first; the latest is also kept in the node (from0, row0) so that the common
-// lookup, a prefix with one row in effect, touches one cache line per digit.
-type node struct {
-	child [10]int32
-	from0 int64
-	row0  int32
-	first int32
-	count int32
-	_     int32
+// topDigits is how many leading digits the top table resolves in one step: 10^topDigits
+// entries of 8 bytes (80 KB, which stay in cache) in place of the first trie levels.
+const topDigits = 4
+
+// topEntry describes one topDigits-digit start of a number: node is the trie node reached after
+// those digits (0: none, the walk ends above), term the deepest node with rows whose prefix is
+// shorter than topDigits (0: none).
+type topEntry struct {
+	node, term uint32
 }
+
+// node is a digit-trie node in 24 bytes, without pointers, so that the trie of a 100,000-prefix
+// card (about 120,000 nodes) stays in cache: a lookup is then a few cache hits rather than a
+// few misses to memory. word packs, from the lowest bit:
+//
+//   - skip digits, 4 bits each (at most skipMax): a node at depth topDigits or more stands for
+//     a chain of nodes without rows and with one child each, and a number reaches the node's
+//     rows and children only through all of these digits;
+//   - their count, 4 bits;
+//   - the mask of the digits with a child, 10 bits. The children are contiguous from kids, in
+//     digit order, so the child for digit d is kids + the number of mask bits below d.
+//
+// When rows have the node's prefix, row is the one with the latest effective_from, from its
+// effective_from in Unix seconds, and the others follow it in entries; otherwise row is -1.
+// So the common lookup, where the latest row of the longest matching prefix is in effect,
+// reads the nodes on its path and nothing else.
+type node struct {
+	word uint64
+	from int64
+	row  int32
+	kids uint32
+}
+
+const (
+	skipMax   = MaxPrefixLen - topDigits // digits
+	skipBits  = 4 * skipMax
+	maskShift = skipBits + 4
+)
 
 type entry struct {
 	from int64 // effective_from, Unix seconds
 	row  int32
+	last bool // the prefix's earliest row
 }
 
 // Compile builds a card from validated rows (as ParseCSV returns them) and the CSV source they
@@ -106,22 +137,10 @@ func Compile(meta Meta, rows []Row, source []byte) (*Card, error) {
 	c := &Card{meta: meta, source: append([]byte(nil), source...), rows: append([]Row(nil), rows...)}
 	sum := sha256.Sum256(source)
 	c.digest = hex.EncodeToString(sum[:])
-	// Group row indexes by prefix, latest effective_from first.
 	order := make([]int32, len(c.rows))
 	for i := range c.rows {
 		c.rows[i].Index = i
 		order[i] = int32(i)
-	}
-	sort.SliceStable(order, func(a, b int) bool {
-		ra, rb := &c.rows[order[a]], &c.rows[order[b]]
-		if ra.Prefix != rb.Prefix {
-			return ra.Prefix < rb.Prefix
-		}
-		return ra.EffectiveFrom.After(rb.EffectiveFrom)
-	})
-	c.nodes = make([]node, 1, len(rows)+len(rows)/2+16)
-	c.entries = make([]entry, len(rows))
-	for k, i := range order {
 		r := &c.rows[i]
 		if !validPrefix(r.Prefix) {
 			return nil, fmt.Errorf("rating: line %d: invalid prefix %q", r.Line, r.Prefix)
@@ -129,38 +148,127 @@ func Compile(meta Meta, rows []Row, source []byte) (*Card, error) {
 		if r.Subsequent < 1 || r.Initial < 1 {
 			return nil, fmt.Errorf("rating: line %d: increments must be positive", r.Line)
 		}
+	}
+	// Group row indexes by prefix, latest effective_from first.
+	sort.Slice(order, func(a, b int) bool {
+		ra, rb := &c.rows[order[a]], &c.rows[order[b]]
+		if ra.Prefix != rb.Prefix {
+			return ra.Prefix < rb.Prefix
+		}
+		if !ra.EffectiveFrom.Equal(rb.EffectiveFrom) {
+			return ra.EffectiveFrom.After(rb.EffectiveFrom)
+		}
+		return order[a] < order[b]
+	})
+	// One key per prefix; keys[k]'s rows are entries[at[k]:at[k+1]].
+	keys := make([]string, 0, len(order))
+	at := make([]int32, 0, len(order)+1)
+	c.entries = make([]entry, len(order))
+	c.pos = make([]int32, len(order))
+	for k, i := range order {
+		r := &c.rows[i]
+		c.entries[k] = entry{from: r.EffectiveFrom.Unix(), row: i, last: true}
+		c.pos[i] = int32(k)
 		if k > 0 {
 			p := &c.rows[order[k-1]]
 			if p.Prefix == r.Prefix && p.EffectiveFrom.Equal(r.EffectiveFrom) {
 				return nil, fmt.Errorf("rating: line %d: prefix %s effective %s repeats line %d",
 					r.Line, r.Prefix, r.EffectiveFrom.Format(time.RFC3339), p.Line)
 			}
+			if p.Prefix == r.Prefix {
+				c.entries[k-1].last = false
+				continue
+			}
 		}
-		n := c.insert(r.Prefix)
-		if c.nodes[n].count == 0 {
-			c.nodes[n].first = int32(k)
-			c.nodes[n].from0 = r.EffectiveFrom.Unix()
-			c.nodes[n].row0 = i
-		}
-		c.nodes[n].count++
-		c.entries[k] = entry{from: r.EffectiveFrom.Unix(), row: i}
+		keys = append(keys, r.Prefix)
+		at = append(at, int32(k))
 	}
+	at = append(at, int32(len(order)))
+	b := builder{c: c, keys: keys, at: at}
+	c.nodes = make([]node, 1, len(keys)+len(keys)/4+16)
+	b.fill(0, 0, len(keys), 0)
+	c.buildTop()
 	return c, nil
 }
 
-func (c *Card) insert(prefix string) int32 {
-	n := int32(0)
-	for i := 0; i < len(prefix); i++ {
-		d := prefix[i] - '0'
-		next := c.nodes[n].child[d]
-		if next == 0 {
-			next = int32(len(c.nodes))
-			c.nodes = append(c.nodes, node{})
-			c.nodes[n].child[d] = next
+type builder struct {
+	c    *Card
+	keys []string // distinct prefixes, sorted
+	at   []int32  // keys[k]'s rows are c.entries[at[k]:at[k+1]]
+}
+
+// fill sets up node n for keys[lo:hi], which share their first d digits and have at least d,
+// adding its children after the nodes there are.
+func (b *builder) fill(n uint32, lo, hi, d int) {
+	c := b.c
+	var word uint64
+	if d >= topDigits {
+		// Collapse the chain: digits every key has next, while no key ends.
+		s := 0
+		for len(b.keys[lo]) > d && b.keys[lo][d] == b.keys[hi-1][d] {
+			word |= uint64(b.keys[lo][d]-'0') << (4 * s)
+			s++
+			d++
 		}
-		n = next
+		word |= uint64(s) << skipBits
 	}
-	return n
+	nd := node{row: -1, from: math.MaxInt64}
+	if len(b.keys[lo]) == d {
+		e := c.entries[b.at[lo]]
+		nd.row, nd.from = e.row, e.from
+		lo++
+	}
+	// Children: one per next digit, contiguous.
+	var mask uint64
+	for j := lo; j < hi; j++ {
+		mask |= 1 << (b.keys[j][d] - '0')
+	}
+	nd.word = word | mask<<maskShift
+	nd.kids = uint32(len(c.nodes))
+	c.nodes[n] = nd
+	for range bits.OnesCount64(mask) {
+		c.nodes = append(c.nodes, node{})
+	}
+	for k := nd.kids; lo < hi; k++ {
+		x := b.keys[lo][d]
+		j := lo + 1
+		for j < hi && b.keys[j][d] == x {
+			j++
+		}
+		b.fill(k, lo, j, d+1)
+		lo = j
+	}
+}
+
+// child returns the child of nd for digit d (0 to 9), or 0.
+func (nd *node) child(d uint) uint32 {
+	m := uint(nd.word>>maskShift) & (1<<10 - 1)
+	if m&(1<<d) == 0 {
+		return 0
+	}
+	return nd.kids + uint32(bits.OnesCount(m&(1<<d-1)))
+}
+
+// buildTop fills the top table by walking the first topDigits levels, which have no skips.
+func (c *Card) buildTop() {
+	p := 1
+	for range topDigits {
+		p *= 10
+	}
+	c.top = make([]topEntry, p)
+	for k := range c.top {
+		var e topEntry
+		n, p := uint32(0), p
+		for j := 0; j < topDigits && (n != 0 || j == 0); j++ {
+			p /= 10
+			n = c.nodes[n].child(uint(k / p % 10))
+			if n != 0 && j < topDigits-1 && c.nodes[n].row >= 0 {
+				e.term = n
+			}
+		}
+		e.node = n
+		c.top[k] = e
+	}
 }
 
 // MaxPrefixLen is the longest prefix a card accepts (E.164 numbers have at most 15 digits).
@@ -183,38 +291,105 @@ func validPrefix(p string) bool {
 // among that prefix's rows the latest effective_from not after at. A prefix whose rows all
 // start later is skipped in favour of a shorter one. The row may be Blocked; the caller
 // refuses such calls. The returned row is shared: do not modify it. It does not allocate.
+//
+// Digits are read as far as a prefix of the card could still match; a non-digit among them
+// makes the number invalid (no row).
 func (c *Card) Lookup(e164 string, at time.Time) (*Row, bool) {
 	t := at.Unix()
-	var hits [MaxPrefixLen + 1]int32
-	depth := 0
-	n := int32(0)
-	for i := 0; i < len(e164); i++ {
-		d := e164[i] - '0'
-		if d > 9 {
+	if len(e164) >= topDigits {
+		k := 0
+		for i := range topDigits {
+			d := uint(e164[i] - '0')
+			if d > 9 {
+				return c.lookup(e164, t)
+			}
+			k = k*10 + int(d)
+		}
+		e := c.top[k]
+		if e.node != 0 {
+			var hits [MaxPrefixLen + 1]uint32
+			nh, ok := c.walk(e164, topDigits, e.node, &hits)
+			if !ok {
+				return nil, false
+			}
+			if r := c.resolve(hits[:nh], t); r != nil {
+				return r, true
+			}
+		}
+		if e.term == 0 {
 			return nil, false
 		}
-		n = c.nodes[n].child[d]
-		if n == 0 {
-			break
+		// The common case of a short prefix, such as a country code: its latest row.
+		if nd := &c.nodes[e.term]; nd.from <= t {
+			return &c.rows[nd.row], true
 		}
-		if c.nodes[n].count > 0 {
-			hits[depth] = n
-			depth++
-		}
+		return c.lookup(e164[:topDigits], t)
 	}
-	for depth > 0 {
-		depth--
-		nd := &c.nodes[hits[depth]]
-		if nd.from0 <= t {
-			return &c.rows[nd.row0], true
+	return c.lookup(e164, t)
+}
+
+// lookup is Lookup from the root, without the top table.
+func (c *Card) lookup(e164 string, t int64) (*Row, bool) {
+	var hits [MaxPrefixLen + 1]uint32
+	nh, ok := c.walk(e164, 0, 0, &hits)
+	if !ok {
+		return nil, false
+	}
+	r := c.resolve(hits[:nh], t)
+	return r, r != nil
+}
+
+// walk follows s from node n, which position i of s reached, and records in hits the nodes
+// with rows whose prefix starts s, shortest first. It reports false when it meets a non-digit.
+func (c *Card) walk(s string, i int, n uint32, hits *[MaxPrefixLen + 1]uint32) (int, bool) {
+	nh := 0
+	for {
+		nd := &c.nodes[n]
+		w := nd.word
+		if l := int(w >> skipBits & 15); l != 0 {
+			for j := range l {
+				if i+j >= len(s) {
+					return nh, true
+				}
+				if x := s[i+j]; uint64(x-'0') != w>>(4*j)&15 {
+					return nh, x-'0' <= 9
+				}
+			}
+			i += l
 		}
-		for j := nd.first + 1; j < nd.first+nd.count; j++ {
+		if nd.row >= 0 && nh < len(hits) {
+			hits[nh] = n
+			nh++
+		}
+		if i >= len(s) {
+			return nh, true
+		}
+		d := uint(s[i] - '0')
+		if d > 9 {
+			return nh, false
+		}
+		if n = nd.child(d); n == 0 {
+			return nh, true
+		}
+		i++
+	}
+}
+
+// resolve picks the row of the longest prefix in hits in effect at t: nil if there is none.
+func (c *Card) resolve(hits []uint32, t int64) *Row {
+	for k := len(hits) - 1; k >= 0; k-- {
+		nd := &c.nodes[hits[k]]
+		if nd.from <= t {
+			return &c.rows[nd.row]
+		}
+		for j := c.pos[nd.row]; !c.entries[j].last; {
+			j++
 			if c.entries[j].from <= t {
-				return &c.rows[c.entries[j].row], true
+				return &c.rows[c.entries[j].row]
 			}
 		}
 	}
-	return nil, false
+	return nil
 }
 
 // Meta returns the card's service, currency, version and import time.
