@@ -476,7 +476,7 @@ func PriceCDR(ctx *Context, c *CDR, p plans.Principal, cur money.Currency) Price
 	fa := a
 	fa.Allowed, fa.Outcome, fa.Capability = true, payer.Free, plans.FREECALL
 	pr.Settlement = Settle(&fa, in)
-	if pr.Settlement.Usage != nil {
+	if pr.Settlement.Usage.DurationSeconds > 0 {
 		pr.Settlement.Usage.Review = string(pr.Review)
 	}
 	return pr

@@ -211,10 +211,10 @@ func TestPriceCDR(t *testing.T) {
 				t.Fatalf("free=%v review=%q charge=%d pool=%d", pr.FreeCall, pr.Review, pr.Settlement.Charge, pr.Settlement.PoolSeconds)
 			}
 			u := pr.Settlement.Usage
-			if (u != nil) != (c.Duration > 0) {
+			if (u.DurationSeconds > 0) != (c.Duration > 0) {
 				t.Fatalf("usage %+v", u)
 			}
-			if u != nil && tc.free && (u.Capability != plans.FREECALL || u.Charge != 0 || u.Review != string(tc.review)) {
+			if u.DurationSeconds > 0 && tc.free && (u.Capability != plans.FREECALL || u.Charge != 0 || u.Review != string(tc.review)) {
 				t.Errorf("usage %+v", u)
 			}
 		})

@@ -24,8 +24,9 @@ type Settlement struct {
 	// reservation is left over (negative when the charge exceeds what was held).
 	Charge  money.Amount `json:"charge"`
 	Release money.Amount `json:"release"`
-	// Usage is the PSTN usage row; nil for a call of zero seconds (nothing happened).
-	Usage *UsageRow `json:"usage,omitempty"`
+	// Usage is the PSTN usage row; zero (DurationSeconds 0) for a call of zero seconds:
+	// nothing happened.
+	Usage UsageRow `json:"usage,omitzero"`
 }
 
 // SettleInput is the end of a call.
@@ -68,7 +69,7 @@ func Settle(a *Authorization, in SettleInput) Settlement {
 	if end.IsZero() {
 		end = a.Start.Add(time.Duration(d) * time.Second)
 	}
-	s.Usage = usageRow(a, d, end, s)
+	s.Usage = usageRow(a, d, end, &s)
 	return s
 }
 
@@ -171,19 +172,22 @@ var UsageColumns = []string{
 // UsageRow is one row of the PSTN usage report. UPN, display name and conference id are the
 // directory's; the caller fills them.
 type UsageRow struct {
-	UsageID           string       `json:"usage_id"`
+	// UsageID is the report's id; "" means tenant/call id/leg (Record writes it so).
+	UsageID           string       `json:"usage_id,omitempty"`
+	Tenant            string       `json:"tenant"`
 	CallID            string       `json:"call_id"`
+	Leg               string       `json:"leg,omitempty"`
 	ConferenceID      string       `json:"conference_id,omitempty"`
 	UserLocation      string       `json:"user_location"`
 	UserID            string       `json:"user_id"`
 	UPN               string       `json:"upn,omitempty"`
 	DisplayName       string       `json:"display_name,omitempty"`
-	CallerID          string       `json:"caller_id"`
+	CallerID          string       `json:"caller_id"` // E.164 digits; Record adds the "+"
 	CallType          string       `json:"call_type"`
 	NumberType        string       `json:"number_type"`
 	International     bool         `json:"international"`
 	DestinationDialed string       `json:"destination_dialed"` // the rate row's destination name
-	DestinationNumber string       `json:"destination_number"`
+	DestinationNumber string       `json:"destination_number"` // E.164 digits; Record adds the "+"
 	Start             time.Time    `json:"start"`
 	End               time.Time    `json:"end"`
 	DurationSeconds   int64        `json:"duration_seconds"`
@@ -191,29 +195,23 @@ type UsageRow struct {
 	Charge            money.Amount `json:"charge"`
 	Currency          string       `json:"currency"`
 	Capability        string       `json:"capability"`
-	CardRef           string       `json:"card_ref,omitempty"` // "outbound/USD/v3#12" (row index)
+	CardRef           rating.Ref   `json:"card_ref,omitzero"` // Record writes "outbound/USD/v3#12" (row index)
 	PoolSeconds       int64        `json:"pool_seconds,omitempty"`
 	Review            string       `json:"review,omitempty"` // why the row needs a look (FREECALL, uncovered seconds)
 }
 
-func usageRow(a *Authorization, d int64, end time.Time, s Settlement) *UsageRow {
-	u := &UsageRow{
-		UsageID: a.Tenant + "/" + a.CallID + "/" + a.Leg, CallID: a.CallID,
+func usageRow(a *Authorization, d int64, end time.Time, s *Settlement) UsageRow {
+	u := UsageRow{
+		CallID: a.CallID, Leg: a.Leg, Tenant: a.Tenant,
 		UserLocation: a.Location, UserID: a.User,
-		CallerID: "+" + a.Caller.E164, CallType: string(a.Type), NumberType: string(a.Remote.Type),
-		International: !a.Domestic, DestinationNumber: "+" + a.Callee.E164,
+		CallerID: a.Caller.E164, CallType: string(a.Type), NumberType: string(a.Remote.Type),
+		International: !a.Domestic, DestinationNumber: a.Callee.E164,
 		Start: a.Start.UTC(), End: end.UTC(), DurationSeconds: d, Charge: s.Charge,
 		Currency: a.Currency.Code, Capability: a.Capability, PoolSeconds: s.PoolSeconds,
 	}
-	if a.Caller.E164 == "" {
-		u.CallerID = ""
-	}
-	if a.Callee.E164 == "" {
-		u.DestinationNumber = ""
-	}
 	if a.Rated {
 		u.DestinationDialed = a.Row.Destination
-		u.CardRef = refString(a.Ref)
+		u.CardRef = a.Ref
 		if s.Fee {
 			u.ConnectionFee = money.CallCharge(0, a.Row.Fee, 0, a.Currency)
 		}
@@ -225,7 +223,17 @@ func usageRow(a *Authorization, d int64, end time.Time, s Settlement) *UsageRow 
 }
 
 func refString(r rating.Ref) string {
+	if r.Service == "" {
+		return ""
+	}
 	return string(r.Service) + "/" + r.Currency + "/v" + strconv.Itoa(r.Version) + "#" + strconv.Itoa(r.Row)
+}
+
+func plus(e164 string) string {
+	if e164 == "" || e164[0] == '+' {
+		return e164
+	}
+	return "+" + e164
 }
 
 // Record returns the row's fields in UsageColumns order (RFC 3339 UTC times, decimal amounts).
@@ -238,10 +246,14 @@ func (u *UsageRow) Record() []string {
 	if c, err := money.LookupCurrency(u.Currency); err == nil {
 		cur = c
 	}
+	id := u.UsageID
+	if id == "" {
+		id = u.Tenant + "/" + u.CallID + "/" + u.Leg
+	}
 	return []string{
-		u.UsageID, u.CallID, u.ConferenceID, u.UserLocation, u.UserID, u.UPN, u.DisplayName,
-		u.CallerID, u.CallType, u.NumberType, di, u.DestinationDialed, u.DestinationNumber,
+		id, u.CallID, u.ConferenceID, u.UserLocation, u.UserID, u.UPN, u.DisplayName,
+		plus(u.CallerID), u.CallType, u.NumberType, di, u.DestinationDialed, plus(u.DestinationNumber),
 		u.Start.Format(time.RFC3339), u.End.Format(time.RFC3339), strconv.FormatInt(u.DurationSeconds, 10),
-		u.ConnectionFee.Format(cur), u.Charge.Format(cur), u.Currency, u.Capability, u.CardRef,
+		u.ConnectionFee.Format(cur), u.Charge.Format(cur), u.Currency, u.Capability, refString(u.CardRef),
 	}
 }

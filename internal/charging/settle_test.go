@@ -66,10 +66,10 @@ func TestSettle(t *testing.T) {
 			if s.Release != a.Reserve-s.Charge {
 				t.Errorf("release %d of reserve %d, charge %d", s.Release, a.Reserve, s.Charge)
 			}
-			if (s.Usage == nil) != (tc.d == 0) {
+			if (s.Usage.DurationSeconds == 0) != (tc.d == 0) || tc.d == 0 && s.Usage != (UsageRow{}) {
 				t.Fatalf("usage %+v", s.Usage)
 			}
-			if u := s.Usage; u != nil {
+			if u := s.Usage; tc.d > 0 {
 				if u.Charge != s.Charge || u.DurationSeconds != tc.d || !u.End.Equal(start.Add(time.Duration(tc.d)*time.Second)) || u.CallID != "c1" || u.UserID != tc.c.Principal.ID {
 					t.Errorf("usage %+v", u)
 				}
