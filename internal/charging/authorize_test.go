@@ -176,7 +176,7 @@ func TestAuthorize(t *testing.T) {
 			c.Currency = money.MustCurrency("EUR")
 			return c
 		}(),
-			w: want{false, payer.ReasonNoRate, payer.Refused, plans.PoolKey{}, plans.FREECALL, 0, 0}},
+			w: want{false, ReasonNoRateCard, payer.Refused, plans.PoolKey{}, plans.FREECALL, 0, 0}},
 		{name: "invalid callee", c: call(payer.UserOut, usUser, usNum, "+1 555"),
 			w: want{false, ReasonInvalidNumber, payer.Refused, plans.PoolKey{}, "", 0, 0}},
 		{name: "invalid caller on toll-free", c: confIn(org, "12", usTF),

@@ -32,7 +32,7 @@ const (
 	ReasonDialOutPolicy       Reason = "dial_out_policy"      // the user's dial-out policy forbids this destination
 	ReasonPoolExhausted       Reason = "pool_exhausted"       // the pool is used up and credits cannot pay; see RetryAfter
 	ReasonInvalidNumber       Reason = "invalid_number"       // the number the call is priced on does not parse
-	ReasonNoRateCard          Reason = "no_rate_card"         // no current card for the service and currency (CDRs: FREECALL)
+	ReasonNoRateCard          Reason = "no_rate_card"         // no card for the service in the tenant's currency (capability FREECALL)
 )
 
 // DefaultMaxCallSeconds caps a call when Context.MaxCallSeconds is 0 (Decision: 4 hours).
@@ -288,6 +288,7 @@ func AuthorizeParsed(ctx *Context, c *Call, n *Numbers) Authorization {
 	}
 
 	svc, onCaller, priced := payer.CardFor(c.Type, in.Service.Type)
+	noCard := false
 	if priced {
 		bad := n.BadCallee
 		if onCaller {
@@ -296,8 +297,10 @@ func AuthorizeParsed(ctx *Context, c *Call, n *Numbers) Authorization {
 		if bad && (out || in.Service.Type == payer.TollFreeLine || needsPPM(ctx.Catalog, &c.Principal, c.Type)) {
 			return refuse(a, ReasonInvalidNumber)
 		}
+		noCard = true
 		if ctx.Cards != nil {
 			if card, ok := ctx.Cards.Current(svc, c.Currency.Code); ok {
+				noCard = false
 				if row, ok := card.Lookup(in.Remote.E164, c.Start); ok {
 					in.Row = row
 					a.Rated, a.Row, a.Ref = true, *row, card.Ref(row)
@@ -310,6 +313,9 @@ func AuthorizeParsed(ctx *Context, c *Call, n *Numbers) Authorization {
 	a.Outcome, a.Pool, a.Credits, a.Capability, a.Domestic = d.Outcome, d.Pool, d.Credits, d.Capability, d.Domestic
 	if d.Outcome == payer.Refused {
 		a.Capability = d.Capability
+		if d.Reason == payer.ReasonNoRate && noCard {
+			d.Reason = ReasonNoRateCard
+		}
 		return refuse(a, d.Reason)
 	}
 	if r := dialOut(ctx, c.Type, &in.Remote, d.Domestic); r != "" {
@@ -391,7 +397,7 @@ func refuse(a Authorization, r Reason) Authorization {
 	a.Allowed, a.Reason = false, r
 	a.Outcome = payer.Refused
 	a.MaxSeconds, a.GrantedSeconds, a.PoolHold, a.Reserve = 0, 0, 0, 0
-	if r == payer.ReasonNoRate && a.Capability == "" {
+	if (r == payer.ReasonNoRate || r == ReasonNoRateCard) && a.Capability == "" {
 		a.Capability = plans.FREECALL
 	}
 	return a
