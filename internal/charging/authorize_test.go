@@ -110,6 +110,14 @@ func TestAuthorize(t *testing.T) {
 			w: want{true, "", payer.Credits, plans.PoolKey{}, plans.MCOPSTNPP, 612, 18}},
 		{name: "conf_in toll-free needs a positive balance", c: confIn(org, usNum2, usTF), mod: func(ctx *Context) { ctx.Available = 0 },
 			w: want{false, ReasonInsufficientBalance, payer.Refused, plans.PoolKey{}, plans.MCOPSTNPP, 0, 0}},
+		{name: "conf_in toll-free, service number from the callee", c: call(payer.ConfIn, org, usNum2, usTF), domestic: true, mod: func(ctx *Context) { ctx.Available = 18 },
+			w: want{true, "", payer.Credits, plans.PoolKey{}, plans.MCOPSTNPP, 612, 18}},
+		{name: "ucap_in toll-free, explicit service type", c: func() *Call {
+			c := call(payer.UcapIn, ra, usNum2, "+1 202 555 0100")
+			c.ServiceType = payer.TollFreeLine
+			return c
+		}(), domestic: true,
+			w: want{true, "", payer.Credits, plans.PoolKey{}, plans.MCOPSTNPP, -1, -1}},
 		{name: "conf_in toll-free disabled", c: func() *Call { c := confIn(org, usNum2, usTF); c.TollFreeDisabled = true; return c }(),
 			w: want{false, payer.ReasonTollFreeDisabled, payer.Refused, plans.PoolKey{}, "", 0, 0}},
 		{name: "conf_in toll-free from abroad", c: confIn(org, mxNum, usTF),

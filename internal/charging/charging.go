@@ -123,8 +123,9 @@ type Call struct {
 	// country code ("" means the principal's usage location).
 	Caller, Callee string
 	DefaultCountry string
-	// Service is the tenant's number an inbound call (conf_in, ucap_in) reached.
-	// ServiceType overrides its kind; "" means toll-free when the number parses as toll-free.
+	// Service is the tenant's number an inbound call (conf_in, ucap_in) reached; "" means
+	// Callee. ServiceType overrides its kind; "" means toll-free when the number parses as a
+	// toll-free number, toll otherwise (also when it does not parse).
 	Service     string
 	ServiceType payer.ServiceNumberType
 	Start       time.Time
@@ -154,8 +155,12 @@ func ParseNumbers(c *Call) Numbers {
 	if n.Caller, err = numbers.Parse(c.Caller, cc); err != nil {
 		n.Caller, n.BadCaller = numbers.Number{}, true
 	}
-	if c.Service != "" {
-		if n.Service, err = numbers.Parse(c.Service, cc); err != nil {
+	svc := c.Service
+	if svc == "" && !outbound(c.Type) {
+		svc = c.Callee // an inbound call's callee is the tenant's number
+	}
+	if svc != "" {
+		if n.Service, err = numbers.Parse(svc, cc); err != nil {
 			n.Service, n.BadService = numbers.Number{}, true
 		}
 	} else {
