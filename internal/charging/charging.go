@@ -32,6 +32,7 @@ const (
 	ReasonDialOutPolicy       Reason = "dial_out_policy"      // the user's dial-out policy forbids this destination
 	ReasonPoolExhausted       Reason = "pool_exhausted"       // the pool is used up and credits cannot pay; see RetryAfter
 	ReasonInvalidNumber       Reason = "invalid_number"       // the number the call is priced on does not parse
+	ReasonMaxCallLength       Reason = "max_call_length"      // Extend: the call is at the maximum call length
 	ReasonNoRateCard          Reason = "no_rate_card"         // no card for the service in the tenant's currency (capability FREECALL)
 )
 

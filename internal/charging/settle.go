@@ -103,12 +103,16 @@ func Extend(ctx *Context, a *Authorization, st ExtendState, more int64) Extensio
 		return e
 	}
 	target := min(st.GrantedSeconds+max(more, 0), ctx.maxCall())
-	if a.Outcome == payer.Free || a.Emergency {
-		e.Allowed, e.GrantedSeconds = true, max(target, st.GrantedSeconds)
+	if target <= st.GrantedSeconds {
+		// Nothing asked, or the call is at the maximum call length already.
+		e.Allowed = more <= 0
+		if !e.Allowed {
+			e.Reason = ReasonMaxCallLength
+		}
 		return e
 	}
-	if target <= st.GrantedSeconds {
-		e.Allowed = true
+	if a.Outcome == payer.Free || a.Emergency {
+		e.Allowed, e.GrantedSeconds = true, target
 		return e
 	}
 	pool := st.PoolHeld

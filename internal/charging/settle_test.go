@@ -159,9 +159,12 @@ func TestExtend(t *testing.T) {
 		t.Fatalf("%+v", e)
 	}
 
-	// Free calls extend to the maximum call length.
+	// Free calls extend to the maximum call length, and no further.
 	a = Authorize(ctx, call(payer.UserIn, usNoPP, mxNum, usNum))
 	if e = Extend(ctx, &a, ExtendState{GrantedSeconds: DefaultMaxCallSeconds - 10}, 60); !e.Allowed || e.GrantedSeconds != DefaultMaxCallSeconds {
+		t.Fatalf("%+v", e)
+	}
+	if e = Extend(ctx, &a, ExtendState{GrantedSeconds: DefaultMaxCallSeconds}, 60); e.Allowed || e.Reason != ReasonMaxCallLength || e.GrantedSeconds != DefaultMaxCallSeconds {
 		t.Fatalf("%+v", e)
 	}
 }
