@@ -463,11 +463,11 @@ func TestDecode(t *testing.T) {
 
 func TestCheckFindsBrokenInvariants(t *testing.T) {
 	for name, breakIt := range map[string]func(d *Directory){
-		"number to missing user": func(d *Directory) { d.Numbers["442071838750"].AssignedTo = "zed" },
+		"number to missing user":  func(d *Directory) { d.Numbers["442071838750"].AssignedTo = "zed" },
 		"user without its number": func(d *Directory) { d.Users["bob"].Number = "442071838750" },
-		"two owners":               func(d *Directory) { d.Numbers["442071838750"].AssignedTo = "alice" },
-		"unsorted licences":        func(d *Directory) { d.Users["bob"].Licences = []string{"MCOPSTNPP", "MCOEV"} },
-		"user number on bridge":    func(d *Directory) { d.Numbers["442071838750"].AssignedTo = Bridge },
+		"two owners":              func(d *Directory) { d.Numbers["442071838750"].AssignedTo = "alice" },
+		"unsorted licences":       func(d *Directory) { d.Users["bob"].Licences = []string{"MCOPSTNPP", "MCOEV"} },
+		"user number on bridge":   func(d *Directory) { d.Numbers["442071838750"].AssignedTo = Bridge },
 	} {
 		d := fixture(t)
 		breakIt(d)
