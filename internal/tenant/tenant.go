@@ -1,0 +1,590 @@
+// Package tenant is the whole per-tenant state the writer serializes: the ledger account,
+// the directory (users, licences, numbers), minute pool usage, monthly spend and the calls in
+// progress. Apply is pure, like the packages it combines: state + command + time in, new
+// state + effects out. Because one tenant's commands are applied one at a time, an admitted
+// call holds its pool seconds and its amount in the same step, and concurrent calls can never
+// be granted more than the tenant can pay.
+package tenant
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/commcredits/commcredits/internal/charging"
+	"github.com/commcredits/commcredits/internal/directory"
+	"github.com/commcredits/commcredits/internal/ledger"
+	"github.com/commcredits/commcredits/internal/money"
+	"github.com/commcredits/commcredits/internal/payer"
+	"github.com/commcredits/commcredits/internal/plans"
+)
+
+// Errors of call commands; ledger and directory errors pass through unchanged.
+var (
+	ErrUnknownCall   = errors.New("unknown call")
+	ErrCallExists    = errors.New("call already authorized")
+	ErrInvalidCall   = errors.New("invalid call")
+	ErrUnknownTenant = errors.New("unknown tenant")
+)
+
+// Env is the operator's configuration that every tenant's commands read.
+type Env struct {
+	Catalog        *plans.Catalog
+	Cards          charging.Cards
+	Ledger         ledger.Config
+	Pools          plans.SizeOptions
+	MaxCallSeconds int64         // 0: charging.DefaultMaxCallSeconds
+	CallTTL        time.Duration // a call not extended or settled within it is released; 0: 2 minutes
+}
+
+func (e *Env) callTTL() time.Duration {
+	if e.CallTTL <= 0 {
+		return 2 * time.Minute
+	}
+	return e.CallTTL
+}
+
+// PoolRef names one pool of one month.
+type PoolRef struct {
+	Month plans.Month
+	Key   plans.PoolKey
+}
+
+// PoolUse is what a pool has paid (Used) and holds for calls in progress (Held), in seconds.
+type PoolUse struct {
+	Used int64 `json:"used"`
+	Held int64 `json:"held"`
+}
+
+// SpendRef names one user's credit spend in one month.
+type SpendRef struct {
+	Month plans.Month
+	User  string
+}
+
+// Call is a call in progress: its authorization and what it holds.
+type Call struct {
+	Key       string                 `json:"key"` // call id + "/" + leg; also the ledger reservation id
+	Auth      charging.Authorization `json:"auth"`
+	Granted   int64                  `json:"granted"`   // seconds granted so far
+	PoolHeld  int64                  `json:"pool_held"` // seconds held on Auth.Pool
+	Reserved  money.Amount           `json:"reserved"`  // amount held in the ledger under Key
+	ExpiresAt time.Time              `json:"expires_at"`
+}
+
+// Refusal is a call that was not admitted, kept for the scenario output and review.
+type Refusal struct {
+	CallID string          `json:"call_id"`
+	Leg    string          `json:"leg,omitempty"`
+	User   string          `json:"user,omitempty"`
+	Type   payer.CallType  `json:"call_type"`
+	Callee string          `json:"callee,omitempty"`
+	Reason charging.Reason `json:"reason"`
+	At     time.Time       `json:"at"`
+}
+
+// State is one tenant.
+type State struct {
+	Account *ledger.Account
+	Dir     *directory.Directory
+	Usage   map[PoolRef]*PoolUse
+	Spend   map[SpendRef]money.Amount
+	Calls   map[string]*Call
+	Blocks  map[string]charging.BlockState
+
+	pools map[plans.Month]*plans.Pools // sized from Dir, with Usage applied; rebuilt on change
+}
+
+// New returns the state of a tenant with nothing yet.
+func New(id string, cur money.Currency) *State {
+	s := &State{Account: ledger.NewAccount(id, cur), Dir: directory.New(id)}
+	s.init()
+	return s
+}
+
+func (s *State) init() {
+	if s.Usage == nil {
+		s.Usage = map[PoolRef]*PoolUse{}
+	}
+	if s.Spend == nil {
+		s.Spend = map[SpendRef]money.Amount{}
+	}
+	if s.Calls == nil {
+		s.Calls = map[string]*Call{}
+	}
+	if s.Blocks == nil {
+		s.Blocks = map[string]charging.BlockState{}
+	}
+}
+
+// Restore assembles a state read from storage.
+func Restore(a *ledger.Account, d *directory.Directory, usage map[PoolRef]*PoolUse, spend map[SpendRef]money.Amount,
+	calls []*Call, blocks map[string]charging.BlockState) *State {
+	s := &State{Account: a, Dir: d, Usage: usage, Spend: spend, Blocks: blocks}
+	s.init()
+	for _, c := range calls {
+		s.Calls[c.Key] = c
+	}
+	return s
+}
+
+// CreditsSetUp reports whether the tenant has ever funded its balance.
+func (s *State) CreditsSetUp() bool { return s.Account.Totals.Funded > 0 }
+
+// Command is anything Apply takes: a ledger or directory command, or a call command below.
+type Command interface{ Name() string }
+
+// Authorize admits or refuses a call and, when admitted, holds what it may spend.
+type Authorize struct {
+	CallID    string         `json:"call_id"`
+	Leg       string         `json:"leg,omitempty"`
+	Type      payer.CallType `json:"call_type"`
+	Principal string         `json:"principal"` // user, resource account or organizer id
+	Caller    string         `json:"caller,omitempty"`
+	Callee    string         `json:"callee,omitempty"`
+	Service   string         `json:"service_number,omitempty"`
+	// Start is when the call starts; zero means the command's time.
+	Start          time.Time `json:"start,omitzero"`
+	InitialSeconds int64     `json:"initial_seconds,omitempty"`
+}
+
+// Extend asks for Seconds more for a call in progress and renews its TTL.
+type Extend struct {
+	CallID  string `json:"call_id"`
+	Leg     string `json:"leg,omitempty"`
+	Seconds int64  `json:"seconds"`
+}
+
+// Settle ends a call with its connected seconds.
+type Settle struct {
+	CallID  string    `json:"call_id"`
+	Leg     string    `json:"leg,omitempty"`
+	Seconds int64     `json:"seconds"`
+	End     time.Time `json:"end,omitzero"`
+}
+
+// Release ends a call that did not connect, charging nothing.
+type Release struct {
+	CallID string `json:"call_id"`
+	Leg    string `json:"leg,omitempty"`
+}
+
+// PostCDR books a call detail record from a switch that never asked for authorization.
+type PostCDR struct {
+	CDR charging.CDR `json:"cdr"`
+}
+
+func (Authorize) Name() string { return "authorize" }
+func (Extend) Name() string    { return "extend_call" }
+func (Settle) Name() string    { return "settle_call" }
+func (Release) Name() string   { return "release_call" }
+func (PostCDR) Name() string   { return "post_cdr" }
+
+// CallKey is how a call is known in the state and in the ledger.
+func CallKey(callID, leg string) string { return callID + "/" + leg }
+
+// Result is what a command answers. Only the part for the command's kind is set.
+type Result struct {
+	Ledger        *ledger.Result          `json:"ledger,omitempty"`
+	Authorization *charging.Authorization `json:"authorization,omitempty"`
+	Extension     *charging.Extension     `json:"extension,omitempty"`
+	Settlement    *charging.Settlement    `json:"settlement,omitempty"`
+	Priced        *charging.Priced        `json:"priced,omitempty"`
+	Balance       money.Amount            `json:"balance"`
+	Available     money.Amount            `json:"available"`
+}
+
+// Effects are what storage must write for one command.
+type Effects struct {
+	Entries []ledger.Entry
+	Lots    []ledger.Lot // snapshots, later ones win
+	// Reservations are the ids of reservations opened, changed or closed: storage writes
+	// each as the account now has it, or deletes it.
+	Reservations []string
+	Dir          directory.Changes
+	Pools        []PoolRef
+	Spend        []SpendRef
+	Calls        []string // keys of calls opened, changed or closed
+	Usage        []charging.UsageRow
+	Blocks       []charging.BlockEvent
+	Refusals     []Refusal
+}
+
+func (e *Effects) ledger(r ledger.Result) {
+	e.Entries = append(e.Entries, r.Entries...)
+	e.Lots = append(e.Lots, r.Lots...)
+	e.Reservations = append(e.Reservations, r.Closed...)
+	if r.Reservation != nil {
+		e.Reservations = append(e.Reservations, r.Reservation.ID)
+	}
+}
+
+// Apply runs cmd against s at time now. Effects due by now (expired lots, calls past their
+// TTL) are applied first and reported even when the command is refused. A refused command
+// returns a typed error and changes nothing else. A refused call is not an error: the
+// authorization says why, and the refusal is recorded.
+func Apply(s *State, cmd Command, now time.Time, env *Env) (Result, Effects, error) {
+	now = now.UTC()
+	var eff Effects
+	s.sweep(now, env, &eff)
+	var res Result
+	var err error
+	switch c := cmd.(type) {
+	case ledger.Fund, ledger.Reserve, ledger.Extend, ledger.Settle, ledger.Release, ledger.Charge, ledger.Adjust, ledger.Tick:
+		var r ledger.Result
+		r, err = ledger.Apply(s.Account, c, now, env.Ledger)
+		eff.ledger(r)
+		res.Ledger = &r
+	case Authorize:
+		err = s.authorize(c, now, env, &res, &eff)
+	case Extend:
+		err = s.extend(c, now, env, &res, &eff)
+	case Settle:
+		err = s.settle(c, now, env, &res, &eff)
+	case Release:
+		err = s.release(c, now, env, &eff)
+	case PostCDR:
+		err = s.postCDR(c.CDR, now, env, &res, &eff)
+	case nil:
+		err = fmt.Errorf("%w: nil command", ledger.ErrInvalidCommand)
+	default:
+		// Anything else is the directory's; it refuses what it does not know.
+		var ch directory.Changes
+		ch, err = directory.Apply(s.Dir, cmd, directory.Env{Catalog: env.Catalog, CreditsSetUp: s.CreditsSetUp()})
+		if err == nil {
+			eff.Dir = ch
+			s.pools = nil // licences or usage locations may have changed pool sizes
+		}
+	}
+	res.Balance, res.Available = s.Account.Balance, s.Account.Available()
+	return res, eff, err
+}
+
+// sweep releases calls past their TTL (their pool holds, then their reservations, which the
+// ledger's own sweep expires at the same instant).
+func (s *State) sweep(now time.Time, env *Env, eff *Effects) {
+	var expired []string
+	for k, c := range s.Calls {
+		if !now.Before(c.ExpiresAt) {
+			expired = append(expired, k)
+		}
+	}
+	if len(expired) == 0 {
+		return
+	}
+	sort.Strings(expired)
+	for _, k := range expired {
+		s.closeCall(s.Calls[k], eff)
+	}
+	r, _ := ledger.Apply(s.Account, ledger.Tick{}, now, env.Ledger)
+	eff.ledger(r)
+}
+
+// closeCall forgets a call and gives back its pool hold; its reservation is the caller's.
+func (s *State) closeCall(c *Call, eff *Effects) {
+	if c.PoolHeld > 0 {
+		ref := PoolRef{plans.MonthOf(c.Auth.Start), c.Auth.Pool}
+		s.usage(ref).Held -= c.PoolHeld
+		s.touchPool(ref, eff)
+	}
+	delete(s.Calls, c.Key)
+	eff.Calls = append(eff.Calls, c.Key)
+}
+
+func (s *State) usage(ref PoolRef) *PoolUse {
+	u := s.Usage[ref]
+	if u == nil {
+		u = &PoolUse{}
+		s.Usage[ref] = u
+	}
+	return u
+}
+
+// touchPool records a usage change and keeps the sized pools in step.
+func (s *State) touchPool(ref PoolRef, eff *Effects) {
+	eff.Pools = append(eff.Pools, ref)
+	if p := s.pools[ref.Month]; p != nil {
+		u := s.Usage[ref]
+		cur, _ := p.Get(ref.Key)
+		cur.UsedSeconds = u.Used + u.Held
+		p.Set(ref.Key, cur)
+	}
+}
+
+// poolsFor returns the month's pools sized from the directory, with what is used and held
+// counted as used.
+func (s *State) poolsFor(m plans.Month, env *Env) *plans.Pools {
+	if p := s.pools[m]; p != nil {
+		return p
+	}
+	opt := env.Pools
+	if opt.DialOutBasis == plans.Purchased {
+		opt = s.Dir.SizeOptions(opt.DialOutBasis)
+	}
+	p := plans.Size(env.Catalog, m, s.Dir.Principals(), opt)
+	for ref, u := range s.Usage {
+		if ref.Month == m {
+			cur, _ := p.Get(ref.Key)
+			cur.UsedSeconds = u.Used + u.Held
+			p.Set(ref.Key, cur)
+		}
+	}
+	if s.pools == nil {
+		s.pools = map[plans.Month]*plans.Pools{}
+	}
+	s.pools[m] = p
+	return p
+}
+
+// context builds what a charging decision reads for principal u in month m.
+func (s *State) context(u *directory.User, m plans.Month, env *Env) charging.Context {
+	ctx := charging.Context{Catalog: env.Catalog, CreditsSetUp: s.CreditsSetUp(), Available: s.Account.Available(),
+		Pools: s.poolsFor(m, env), Cards: env.Cards, MaxCallSeconds: env.MaxCallSeconds}
+	if u != nil {
+		ctx.Policy = policyOf(u)
+		ctx.Policy.Spent = s.Spend[SpendRef{m, u.ID}] + s.heldBy(u.ID)
+	}
+	return ctx
+}
+
+// heldBy is what the user's calls in progress hold: it counts against the spend limit.
+func (s *State) heldBy(user string) money.Amount {
+	var held money.Amount
+	for _, c := range s.Calls {
+		if c.Auth.User == user {
+			held += c.Reserved
+		}
+	}
+	return held
+}
+
+func policyOf(u *directory.User) charging.Policy {
+	p := charging.Policy{SpendLimit: u.SpendLimit}
+	switch u.ConfDialOut {
+	case directory.DialOutSameCountry:
+		p.Conference = charging.ConferenceSameCountry
+	case directory.DialOutZoneA:
+		p.Conference = charging.ConferenceZoneA
+	case directory.DialOutNone:
+		p.Conference = charging.ConferenceNone
+	}
+	switch u.PSTNPolicy {
+	case directory.PSTNDomestic:
+		p.PSTN = charging.PSTNDomestic
+	case directory.PSTNNone:
+		p.PSTN = charging.PSTNNone
+	}
+	return p
+}
+
+func (s *State) authorize(c Authorize, now time.Time, env *Env, res *Result, eff *Effects) error {
+	if c.CallID == "" {
+		return fmt.Errorf("%w: call_id is empty", ErrInvalidCall)
+	}
+	key := CallKey(c.CallID, c.Leg)
+	if _, ok := s.Calls[key]; ok {
+		return fmt.Errorf("%w: %q", ErrCallExists, key)
+	}
+	start := c.Start
+	if start.IsZero() {
+		start = now
+	}
+	u := s.Dir.Users[c.Principal]
+	call := charging.Call{Tenant: s.Account.Tenant, Currency: s.Account.Currency, ID: c.CallID, Leg: c.Leg,
+		Type: c.Type, Caller: c.Caller, Callee: c.Callee, Service: c.Service, Start: start.UTC(),
+		InitialSeconds: c.InitialSeconds}
+	if u != nil {
+		call.Principal = u.Principal()
+		call.TollFreeDisabled = u.TollFreeDialInDisabled
+	}
+	m := plans.MonthOf(call.Start)
+	ctx := s.context(u, m, env)
+	a := charging.Authorize(&ctx, &call)
+	if u == nil && a.Allowed && !a.Emergency && a.Outcome != payer.Free {
+		a.Allowed, a.Reason = false, ReasonUnknownPrincipal
+	}
+	res.Authorization = &a
+	if u != nil {
+		if st, ev, ok := s.Blocks[u.ID].Observe(&a, now); ok {
+			s.Blocks[u.ID] = st
+			eff.Blocks = append(eff.Blocks, ev)
+		}
+	}
+	if !a.Allowed {
+		eff.Refusals = append(eff.Refusals, Refusal{CallID: c.CallID, Leg: c.Leg, User: c.Principal, Type: c.Type,
+			Callee: c.Callee, Reason: a.Reason, At: now})
+		return nil
+	}
+	cl := &Call{Key: key, Auth: a, Granted: a.GrantedSeconds, ExpiresAt: now.Add(env.callTTL())}
+	if a.Reserve > 0 {
+		r, err := ledger.Apply(s.Account, ledger.Reserve{ID: key, Amount: a.Reserve, TTL: env.callTTL()}, now, env.Ledger)
+		eff.ledger(r)
+		if err != nil {
+			return fmt.Errorf("reserve for %q: %w", key, err) // the decision saw the same balance
+		}
+		cl.Reserved = a.Reserve
+	}
+	if a.PoolHold > 0 {
+		ref := PoolRef{m, a.Pool}
+		s.usage(ref).Held += a.PoolHold
+		cl.PoolHeld = a.PoolHold
+		s.touchPool(ref, eff)
+	}
+	s.Calls[key] = cl
+	eff.Calls = append(eff.Calls, key)
+	return nil
+}
+
+// ReasonUnknownPrincipal refuses a call whose principal the directory does not know.
+const ReasonUnknownPrincipal charging.Reason = "unknown_principal"
+
+func (s *State) call(callID, leg string) (*Call, error) {
+	c, ok := s.Calls[CallKey(callID, leg)]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownCall, CallKey(callID, leg))
+	}
+	return c, nil
+}
+
+func (s *State) extend(c Extend, now time.Time, env *Env, res *Result, eff *Effects) error {
+	cl, err := s.call(c.CallID, c.Leg)
+	if err != nil {
+		return err
+	}
+	if c.Seconds < 0 {
+		return fmt.Errorf("%w: seconds must not be negative", ErrInvalidCall)
+	}
+	m := plans.MonthOf(cl.Auth.Start)
+	ctx := s.context(s.Dir.Users[cl.Auth.User], m, env)
+	// Extend reads the pools without this call's own hold, and the spend without its reservation.
+	ref := PoolRef{m, cl.Auth.Pool}
+	if cl.PoolHeld > 0 {
+		p, _ := ctx.Pools.Get(ref.Key)
+		p.UsedSeconds -= cl.PoolHeld
+		ctx.Pools.Set(ref.Key, p)
+		defer s.touchPool(ref, &Effects{}) // restore the cached pool from Usage
+	}
+	ctx.Policy.Spent -= cl.Reserved
+	e := charging.Extend(&ctx, &cl.Auth, charging.ExtendState{GrantedSeconds: cl.Granted, PoolHeld: cl.PoolHeld, Reserved: cl.Reserved}, c.Seconds)
+	res.Extension = &e
+	cl.ExpiresAt = now.Add(env.callTTL())
+	eff.Calls = append(eff.Calls, cl.Key)
+	if cl.Reserved > 0 || e.AddReserve > 0 {
+		var r ledger.Result
+		if cl.Reserved > 0 {
+			r, err = ledger.Apply(s.Account, ledger.Extend{ID: cl.Key, Amount: e.AddReserve, TTL: env.callTTL()}, now, env.Ledger)
+		} else {
+			r, err = ledger.Apply(s.Account, ledger.Reserve{ID: cl.Key, Amount: e.AddReserve, TTL: env.callTTL()}, now, env.Ledger)
+		}
+		eff.ledger(r)
+		if err != nil {
+			return fmt.Errorf("extend %q: %w", cl.Key, err)
+		}
+		cl.Reserved += r.Granted
+	}
+	if !e.Allowed {
+		return nil
+	}
+	cl.Granted = e.GrantedSeconds
+	if e.AddPool > 0 {
+		s.usage(ref).Held += e.AddPool
+		cl.PoolHeld += e.AddPool
+		s.touchPool(ref, eff)
+	}
+	return nil
+}
+
+func (s *State) settle(c Settle, now time.Time, env *Env, res *Result, eff *Effects) error {
+	cl, err := s.call(c.CallID, c.Leg)
+	if err != nil {
+		return err
+	}
+	if c.Seconds < 0 {
+		return fmt.Errorf("%w: seconds must not be negative", ErrInvalidCall)
+	}
+	st := s.finish(cl, c.Seconds, c.End, now, env, eff)
+	res.Settlement = &st
+	return nil
+}
+
+// finish settles an open call: pool seconds drawn exactly, credits charged, the rest of the
+// reservation released, the usage row written.
+func (s *State) finish(cl *Call, seconds int64, end, now time.Time, env *Env, eff *Effects) charging.Settlement {
+	m := plans.MonthOf(cl.Auth.Start)
+	ref := PoolRef{m, cl.Auth.Pool}
+	poolAvail := int64(0)
+	if cl.Auth.Outcome == payer.Pool {
+		poolAvail = s.poolsFor(m, env).Available(ref.Key) + cl.PoolHeld
+	}
+	st := charging.Settle(&cl.Auth, charging.SettleInput{Seconds: seconds, PoolAvailable: poolAvail, Reserved: cl.Reserved, End: end})
+	s.closeCall(cl, eff)
+	s.book(cl.Key, cl.Reserved > 0, ref, &cl.Auth, &st, now, env, eff)
+	return st
+}
+
+// book applies a settlement: pool seconds used, the charge on the ledger (settling the
+// call's reservation when it has one), the user's spend, the usage row.
+func (s *State) book(key string, reserved bool, ref PoolRef, a *charging.Authorization, st *charging.Settlement, now time.Time, env *Env, eff *Effects) {
+	if st.PoolSeconds > 0 {
+		s.usage(ref).Used += st.PoolSeconds
+		s.touchPool(ref, eff)
+	}
+	var r ledger.Result
+	switch {
+	case reserved:
+		r, _ = ledger.Apply(s.Account, ledger.Settle{ID: key, Amount: st.Charge}, now, env.Ledger)
+	case st.Charge > 0:
+		r, _ = ledger.Apply(s.Account, ledger.Charge{Amount: st.Charge, Ref: key}, now, env.Ledger)
+	}
+	eff.ledger(r)
+	if st.Charge > 0 && a.User != "" {
+		sr := SpendRef{plans.MonthOf(a.Start), a.User}
+		s.Spend[sr] += st.Charge
+		eff.Spend = append(eff.Spend, sr)
+	}
+	if st.Usage.DurationSeconds > 0 {
+		u := st.Usage
+		if usr := s.Dir.Users[a.User]; usr != nil {
+			u.UPN, u.DisplayName = usr.UPN, usr.DisplayName
+		}
+		eff.Usage = append(eff.Usage, u)
+	}
+}
+
+func (s *State) release(c Release, now time.Time, env *Env, eff *Effects) error {
+	cl, err := s.call(c.CallID, c.Leg)
+	if err != nil {
+		return err
+	}
+	s.closeCall(cl, eff)
+	if cl.Reserved > 0 {
+		r, _ := ledger.Apply(s.Account, ledger.Release{ID: cl.Key}, now, env.Ledger)
+		eff.ledger(r)
+	}
+	return nil
+}
+
+// postCDR books a CDR. A CDR of a call in progress settles it; any other is priced as the
+// call would have been at its start, and may take the balance below zero.
+func (s *State) postCDR(c charging.CDR, now time.Time, env *Env, res *Result, eff *Effects) error {
+	if c.CallID == "" {
+		return fmt.Errorf("%w: call_id is empty", ErrInvalidCall)
+	}
+	if cl, ok := s.Calls[CallKey(c.CallID, c.Leg)]; ok {
+		st := s.finish(cl, c.Duration, c.End, now, env, eff)
+		res.Settlement = &st
+		return nil
+	}
+	u := s.Dir.Users[c.Principal]
+	var p plans.Principal
+	if u != nil {
+		p = u.Principal()
+	}
+	m := plans.MonthOf(c.Start)
+	ctx := s.context(u, m, env)
+	pr := charging.PriceCDR(&ctx, &c, p, s.Account.Currency)
+	res.Priced = &pr
+	s.book(CallKey(c.CallID, c.Leg), false, PoolRef{m, pr.Authorization.Pool}, &pr.Authorization, &pr.Settlement, now, env, eff)
+	return nil
+}
