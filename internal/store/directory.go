@@ -13,13 +13,13 @@ import (
 type dirKind int
 
 const (
-	dirDeleteLicences dirKind = iota // (tenant_id, user_id)
-	dirDeleteUsers                   // (tenant_id, id)
-	dirUpsertUsers                   // userCols
-	dirInsertLicences                // (tenant_id, user_id, code)
-	dirDeleteNumbers                 // (tenant_id, e164)
-	dirUpsertNumbers                 // numberCols
-	dirInsertPurchased               // (tenant_id, code, count)
+	dirDeleteLicences  dirKind = iota // (tenant_id, user_id)
+	dirDeleteUsers                    // (tenant_id, id)
+	dirUpsertUsers                    // userCols
+	dirInsertLicences                 // (tenant_id, user_id, code)
+	dirDeleteNumbers                  // (tenant_id, e164)
+	dirUpsertNumbers                  // numberCols
+	dirInsertPurchased                // (tenant_id, code, count)
 	dirKinds
 )
 
