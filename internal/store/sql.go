@@ -15,6 +15,7 @@ import (
 	"github.com/commcredits/commcredits/internal/db"
 	"github.com/commcredits/commcredits/internal/ledger"
 	"github.com/commcredits/commcredits/internal/money"
+	"github.com/commcredits/commcredits/internal/tenant"
 )
 
 // querier is the little both engines share: database/sql for SQLite, pgx for PostgreSQL.
@@ -423,8 +424,12 @@ type sqlTx struct {
 	pg bool
 }
 
-func (t *sqlTx) LoadAccount(ctx context.Context, tenant string) (*ledger.Account, int64, error) {
-	return loadAccount(ctx, t.q, tenant)
+func (t *sqlTx) LoadAccount(ctx context.Context, id string) (*ledger.Account, int64, error) {
+	return loadAccount(ctx, t.q, id)
+}
+
+func (t *sqlTx) LoadState(ctx context.Context, id string, now time.Time) (*tenant.State, int64, error) {
+	return loadState(ctx, t.q, id, now)
 }
 
 func (t *sqlTx) LookupCommands(ctx context.Context, keys []Key) (map[Key]CommandRecord, error) {
@@ -534,6 +539,9 @@ var batchTexts = func() (t [batchKinds][len(chunks)]string) {
 func batchText(k batchKind, n int) string {
 	for i, c := range chunks {
 		if c == n {
+			if k >= batchKinds {
+				return chargingTexts[k-batchKinds][i]
+			}
 			return batchTexts[k][i]
 		}
 	}
@@ -567,15 +575,26 @@ func (t *sqlTx) Save(ctx context.Context, ms []*Mutation) error {
 		}
 	}
 	// The account updates go first: each applies only at the version it was loaded at,
-	// so their row count tells whether another writer got there first.
+	// so their row count tells whether another writer got there first. The command keys
+	// come next, so that a replayed key is found before any other row of it collides.
 	stmts := chunked(nil, updateAccounts, 12, accounts)
 	nAccounts := len(stmts)
+	stmts = chunked(stmts, insertCommands, 6, cmds)
+	lastCmd := len(stmts) - 1
 	stmts = chunked(stmts, upsertLots, 9, lots)
 	stmts = chunked(stmts, deleteReservations, 2, closed)
 	stmts = chunked(stmts, upsertReservations, 5, res)
 	stmts = chunked(stmts, insertEntries, 10, entries)
-	firstCmd := len(stmts)
-	stmts = chunked(stmts, insertCommands, 6, cmds)
+	for _, m := range ms {
+		if m.State == nil {
+			continue
+		}
+		stmts = directoryStmts(stmts, m.Account.Tenant, &m.Dir, m.State.Dir)
+		var err error
+		if stmts, err = chargingStmts(stmts, m); err != nil {
+			return err
+		}
+	}
 	var updated, inserted int64
 	return execAll(ctx, t.q, stmts, func(i int, n int64) error {
 		switch {
@@ -584,11 +603,11 @@ func (t *sqlTx) Save(ctx context.Context, ms []*Mutation) error {
 			if i == nAccounts-1 && updated != int64(len(ms)) {
 				return fmt.Errorf("%d of %d accounts moved on: %w", int64(len(ms))-updated, len(ms), ErrConflict)
 			}
-		case i >= firstCmd:
+		case i <= lastCmd:
 			// Keys are inserted without looking them up first; a key already stored
 			// inserts nothing and sends the batch back for lookups.
 			inserted += n
-			if i == len(stmts)-1 && inserted != int64(len(cmds)/6) {
+			if i == lastCmd && inserted != int64(len(cmds)/6) {
 				return fmt.Errorf("%d command keys: %w", int64(len(cmds)/6)-inserted, ErrKeyExists)
 			}
 		}

@@ -8,8 +8,11 @@ import (
 	"errors"
 	"time"
 
+	"github.com/commcredits/commcredits/internal/charging"
+	"github.com/commcredits/commcredits/internal/directory"
 	"github.com/commcredits/commcredits/internal/ledger"
 	"github.com/commcredits/commcredits/internal/money"
+	"github.com/commcredits/commcredits/internal/tenant"
 )
 
 // Errors callers test with errors.Is.
@@ -55,12 +58,26 @@ type Mutation struct {
 	Entries      []ledger.Entry
 	Commands     []CommandRecord
 	At           time.Time
+
+	// The rest of the tenant's state, when the writer runs whole tenants (State set):
+	// summary rows of what changed are written as State has them now, the lists appended.
+	State       *tenant.State
+	Dir         directory.Changes
+	Pools       []tenant.PoolRef
+	Spend       []tenant.SpendRef
+	Calls       []string // opened, changed or closed
+	Usage       []charging.UsageRow
+	BlockEvents []charging.BlockEvent
+	Refusals    []tenant.Refusal
 }
 
 // Tx is the writer's view of one transaction.
 type Tx interface {
 	// LoadAccount reads a tenant's account with its live lots and open reservations.
-	LoadAccount(ctx context.Context, tenant string) (*ledger.Account, int64, error)
+	LoadAccount(ctx context.Context, id string) (*ledger.Account, int64, error)
+	// LoadState reads the whole tenant: account, directory, pool use and spend from the
+	// month before now's, calls in progress, block states.
+	LoadState(ctx context.Context, id string, now time.Time) (*tenant.State, int64, error)
 	// LookupCommands returns the stored records among keys, in one round trip.
 	LookupCommands(ctx context.Context, keys []Key) (map[Key]CommandRecord, error)
 	// Save writes the mutations; ErrConflict when any account version moved, ErrKeyExists

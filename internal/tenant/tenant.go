@@ -181,6 +181,14 @@ func (Settle) Name() string    { return "settle_call" }
 func (Release) Name() string   { return "release_call" }
 func (PostCDR) Name() string   { return "post_cdr" }
 
+// IdempotencyKey makes every command that ends a call share one key per call: a call is
+// settled, released or booked from its CDR once, whichever comes first; a second of any of
+// them is a replay (the same command) or refused (another one), never a second charge.
+func (c Settle) IdempotencyKey() string    { return "call:" + CallKey(c.CallID, c.Leg) }
+func (c Release) IdempotencyKey() string   { return "call:" + CallKey(c.CallID, c.Leg) }
+func (c PostCDR) IdempotencyKey() string   { return "call:" + CallKey(c.CDR.CallID, c.CDR.Leg) }
+func (c Authorize) IdempotencyKey() string { return "auth:" + CallKey(c.CallID, c.Leg) }
+
 // CallKey is how a call is known in the state and in the ledger.
 func CallKey(callID, leg string) string { return callID + "/" + leg }
 

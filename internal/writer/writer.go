@@ -21,8 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/commcredits/commcredits/internal/ledger"
-	"github.com/commcredits/commcredits/internal/money"
 	"github.com/commcredits/commcredits/internal/store"
+	"github.com/commcredits/commcredits/internal/tenant"
 )
 
 // Errors of the writer itself; ledger refusals come back as the ledger's typed errors.
@@ -42,18 +42,22 @@ func (SystemClock) Now() time.Time { return time.Now().UTC() }
 
 // Config tunes the writer. Zero values take the defaults.
 type Config struct {
-	Shards      int           // independent committers; 1 for SQLite (one write connection)
-	MaxBatch    int           // commands per transaction, default 1000
-	MaxAttempts int           // per batch on conflicts and serialization failures, default 30
-	Ledger      ledger.Config // expiry period and other ledger rules
+	Shards      int         // independent committers; 1 for SQLite (one write connection)
+	MaxBatch    int         // commands per transaction, default 1000
+	MaxAttempts int         // per batch on conflicts and serialization failures, default 30
+	Env         *tenant.Env // catalog, rate cards, ledger and call settings
 }
 
 // Result is a command's outcome. Replayed is true when the key had been seen and the
 // stored outcome was returned without applying anything.
 type Result struct {
-	ledger.Result
+	tenant.Result
 	Replayed bool `json:"replayed,omitempty"`
 }
+
+// Keyed is a command whose own identity is its idempotency key: a call is settled or
+// its CDR booked once, whatever key the sender chose.
+type Keyed interface{ IdempotencyKey() string }
 
 // Writer serializes and group-commits ledger commands.
 type Writer struct {
@@ -75,7 +79,7 @@ type Writer struct {
 type request struct {
 	tenant string
 	key    string
-	cmd    ledger.Command
+	cmd    tenant.Command
 	hash   []byte
 	done   chan struct{}
 	res    Result
@@ -83,7 +87,7 @@ type request struct {
 }
 
 type cached struct {
-	acct    *ledger.Account
+	state   *tenant.State
 	version int64
 }
 
@@ -103,6 +107,9 @@ func New(st store.Store, clock Clock, cfg Config) *Writer {
 	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 30
+	}
+	if cfg.Env == nil {
+		cfg.Env = &tenant.Env{}
 	}
 	w := &Writer{st: st, clock: clock, cfg: cfg, seed: maphash.MakeSeed(),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "commcredits_writer_batch_size",
@@ -130,11 +137,14 @@ func (w *Writer) Collectors() []prometheus.Collector {
 // effect is durable. A key seen before with the same command returns the stored result;
 // with another command, ErrIdempotencyMismatch. Only Tick may go without a key. A refused
 // command (a ledger error) stores nothing under its key, so it may be retried.
-func (w *Writer) Submit(ctx context.Context, tenant, key string, cmd ledger.Command) (Result, error) {
+func (w *Writer) Submit(ctx context.Context, tenantID, key string, cmd tenant.Command) (Result, error) {
+	if k, ok := cmd.(Keyed); ok {
+		key = k.IdempotencyKey()
+	}
 	if _, tick := cmd.(ledger.Tick); key == "" && !tick {
 		return Result{}, ErrMissingKey
 	}
-	req := &request{tenant: tenant, key: key, cmd: cmd, done: make(chan struct{})}
+	req := &request{tenant: tenantID, key: key, cmd: cmd, done: make(chan struct{})}
 	if key != "" {
 		req.hash = commandHash(cmd)
 	}
@@ -143,7 +153,7 @@ func (w *Writer) Submit(ctx context.Context, tenant, key string, cmd ledger.Comm
 		w.mu.RUnlock()
 		return Result{}, ErrClosed
 	}
-	sh := w.shards[maphash.String(w.seed, tenant)%uint64(len(w.shards))]
+	sh := w.shards[maphash.String(w.seed, tenantID)%uint64(len(w.shards))]
 	select {
 	case sh.ch <- req:
 	case <-ctx.Done():
@@ -174,7 +184,7 @@ func (w *Writer) Close() error {
 	return nil
 }
 
-func commandHash(cmd ledger.Command) []byte {
+func commandHash(cmd tenant.Command) []byte {
 	b, _ := json.Marshal(cmd) // commands are plain structs: Marshal cannot fail
 	h := sha256.New()
 	h.Write([]byte(cmd.Name()))
@@ -220,13 +230,13 @@ func (sh *shard) process(batch []*request) {
 		if err == nil {
 			for _, m := range touched {
 				if m.saved {
-					sh.cache[m.acct.Tenant].version++
+					sh.cache[m.id].version++
 				}
 			}
 			break
 		}
 		for _, m := range touched {
-			delete(sh.cache, m.acct.Tenant) // its in-memory state ran ahead of the database
+			delete(sh.cache, m.id) // its in-memory state ran ahead of the database
 		}
 		if !w.st.Retryable(err) || attempt >= w.cfg.MaxAttempts {
 			break
@@ -250,7 +260,8 @@ func (sh *shard) process(batch []*request) {
 
 // mutation collects what a batch changed for one tenant.
 type mutation struct {
-	acct    *ledger.Account
+	id      string
+	state   *tenant.State
 	version int64
 	lots    map[int64]int // lot id → index in m.Lots
 	resIDs  map[string]struct{}
@@ -258,7 +269,7 @@ type mutation struct {
 	saved   bool
 }
 
-// apply runs the batch against the cached accounts inside tx and saves the changes.
+// apply runs the batch against the cached tenants inside tx and saves the changes.
 func (sh *shard) apply(ctx context.Context, tx store.Tx, batch []*request, lookup bool) ([]*mutation, error) {
 	w := sh.w
 	now := w.clock.Now().UTC()
@@ -283,7 +294,7 @@ func (sh *shard) apply(ctx context.Context, tx store.Tx, batch []*request, looku
 		if m == nil {
 			c := sh.cache[r.tenant]
 			if c == nil {
-				acct, version, err := tx.LoadAccount(ctx, r.tenant)
+				st, version, err := tx.LoadState(ctx, r.tenant, now)
 				if errors.Is(err, store.ErrNotFound) {
 					r.err = err
 					continue
@@ -291,10 +302,10 @@ func (sh *shard) apply(ctx context.Context, tx store.Tx, batch []*request, looku
 				if err != nil {
 					return order, err
 				}
-				c = &cached{acct: acct, version: version}
+				c = &cached{state: st, version: version}
 				sh.cache[r.tenant] = c
 			}
-			m = &mutation{acct: c.acct, version: c.version, lots: map[int64]int{}, resIDs: map[string]struct{}{}}
+			m = &mutation{id: r.tenant, state: c.state, version: c.version, lots: map[int64]int{}, resIDs: map[string]struct{}{}}
 			byTenant[r.tenant] = m
 			order = append(order, m)
 		}
@@ -304,11 +315,15 @@ func (sh *shard) apply(ctx context.Context, tx store.Tx, batch []*request, looku
 				continue
 			}
 		}
-		res, err := ledger.Apply(m.acct, r.cmd, now, w.cfg.Ledger)
-		m.add(res)
+		res, eff, err := tenant.Apply(m.state, r.cmd, now, w.cfg.Env)
+		m.add(&eff)
 		r.res, r.err = Result{Result: res}, err
 		if err == nil && r.key != "" {
-			rec := store.CommandRecord{Key: r.key, Kind: r.cmd.Name(), Hash: r.hash, Result: encodeResult(res), At: now}
+			body, err := json.Marshal(res)
+			if err != nil {
+				return order, fmt.Errorf("result of %q: %w", r.key, err)
+			}
+			rec := store.CommandRecord{Key: r.key, Kind: r.cmd.Name(), Hash: r.hash, Result: body, At: now}
 			m.m.Commands = append(m.m.Commands, rec)
 			records[store.Key{Tenant: r.tenant, Key: r.key}] = rec // a second use of the key in this batch is a replay
 		}
@@ -320,24 +335,50 @@ func (sh *shard) apply(ctx context.Context, tx store.Tx, batch []*request, looku
 	}
 	var save []*store.Mutation
 	for _, m := range order {
-		if len(m.m.Entries)+len(m.m.Lots)+len(m.resIDs)+len(m.m.Commands) == 0 {
+		mm := &m.m
+		if len(mm.Entries)+len(mm.Lots)+len(m.resIDs)+len(mm.Commands)+len(mm.Pools)+len(mm.Spend)+len(mm.Calls)+
+			len(mm.Usage)+len(mm.BlockEvents)+len(mm.Refusals) == 0 && mm.Dir.Empty() {
 			continue
 		}
+		a := m.state.Account
 		for id := range m.resIDs {
-			if res, ok := m.acct.Reservations[id]; ok {
-				m.m.Reservations = append(m.m.Reservations, *res)
+			if res, ok := a.Reservations[id]; ok {
+				mm.Reservations = append(mm.Reservations, *res)
 			} else {
-				m.m.Closed = append(m.m.Closed, id)
+				mm.Closed = append(mm.Closed, id)
 			}
 		}
-		m.m.Account, m.m.Version, m.m.At = m.acct, m.version, now
+		mm.Account, mm.State, mm.Version, mm.At = a, m.state, m.version, now
 		m.saved = true
-		save = append(save, &m.m)
+		save = append(save, mm)
 	}
 	if len(save) == 0 {
 		return order, nil
 	}
 	return order, tx.Save(ctx, save)
+}
+
+func (m *mutation) add(e *tenant.Effects) {
+	mm := &m.m
+	mm.Entries = append(mm.Entries, e.Entries...)
+	for _, l := range e.Lots {
+		if i, ok := m.lots[l.ID]; ok {
+			mm.Lots[i] = l
+		} else {
+			m.lots[l.ID] = len(mm.Lots)
+			mm.Lots = append(mm.Lots, l)
+		}
+	}
+	for _, id := range e.Reservations {
+		m.resIDs[id] = struct{}{}
+	}
+	mm.Dir.Merge(e.Dir)
+	mm.Pools = append(mm.Pools, e.Pools...)
+	mm.Spend = append(mm.Spend, e.Spend...)
+	mm.Calls = append(mm.Calls, e.Calls...)
+	mm.Usage = append(mm.Usage, e.Usage...)
+	mm.BlockEvents = append(mm.BlockEvents, e.Blocks...)
+	mm.Refusals = append(mm.Refusals, e.Refusals...)
 }
 
 // replayRefused finds, among the commands refused in a batch run without lookups, those
@@ -366,51 +407,14 @@ func replayRefused(ctx context.Context, tx store.Tx, batch []*request) error {
 	return nil
 }
 
-func (m *mutation) add(r ledger.Result) {
-	m.m.Entries = append(m.m.Entries, r.Entries...)
-	for _, l := range r.Lots {
-		if i, ok := m.lots[l.ID]; ok {
-			m.m.Lots[i] = l
-		} else {
-			m.lots[l.ID] = len(m.m.Lots)
-			m.m.Lots = append(m.m.Lots, l)
-		}
-	}
-	if r.Reservation != nil {
-		m.resIDs[r.Reservation.ID] = struct{}{}
-	}
-	for _, id := range r.Closed {
-		m.resIDs[id] = struct{}{}
-	}
-}
-
-// storedResult is what a replay returns: the figures the first caller saw.
-type storedResult struct {
-	Granted   money.Amount `json:"granted,omitempty"`
-	Charged   money.Amount `json:"charged,omitempty"`
-	LotID     int64        `json:"lot_id,omitempty"`
-	Balance   money.Amount `json:"balance"`
-	Available money.Amount `json:"available"`
-	Entries   []int64      `json:"entries,omitempty"`
-}
-
-func encodeResult(r ledger.Result) []byte {
-	s := storedResult{Granted: r.Granted, Charged: r.Charged, LotID: r.LotID, Balance: r.Balance, Available: r.Available}
-	for _, e := range r.Entries {
-		s.Entries = append(s.Entries, e.Seq)
-	}
-	b, _ := json.Marshal(s)
-	return b
-}
-
 func replay(rec store.CommandRecord, hash []byte) (Result, error) {
 	if string(rec.Hash) != string(hash) {
 		return Result{}, fmt.Errorf("%w: key %q was used for %s", ErrIdempotencyMismatch, rec.Key, rec.Kind)
 	}
-	var s storedResult
-	if err := json.Unmarshal(rec.Result, &s); err != nil {
+	var r Result
+	if err := json.Unmarshal(rec.Result, &r.Result); err != nil {
 		return Result{}, fmt.Errorf("stored result of %q: %w", rec.Key, err)
 	}
-	return Result{Replayed: true, Result: ledger.Result{Granted: s.Granted, Charged: s.Charged, LotID: s.LotID,
-		Balance: s.Balance, Available: s.Available}}, nil
+	r.Replayed = true
+	return r, nil
 }

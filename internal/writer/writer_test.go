@@ -61,11 +61,11 @@ func TestIdempotencyAndRefusals(t *testing.T) {
 		w := writer.New(s, newClock(0), writer.Config{})
 		defer w.Close()
 		r, err := w.Submit(ctx, "tenant-000", "fund-1", ledger.Fund{Amount: 5000, Source: "purchase"})
-		if err != nil || r.Replayed || r.Balance != 5000 || r.LotID != 1 {
+		if err != nil || r.Replayed || r.Balance != 5000 || r.Ledger.LotID != 1 {
 			t.Fatalf("fund: %+v %v", r, err)
 		}
 		again, err := w.Submit(ctx, "tenant-000", "fund-1", ledger.Fund{Amount: 5000, Source: "purchase"})
-		if err != nil || !again.Replayed || again.Balance != 5000 || again.LotID != 1 {
+		if err != nil || !again.Replayed || again.Balance != 5000 || again.Ledger.LotID != 1 {
 			t.Fatalf("replay: %+v %v", again, err)
 		}
 		if _, err := w.Submit(ctx, "tenant-000", "fund-1", ledger.Fund{Amount: 6000, Source: "purchase"}); !errors.Is(err, writer.ErrIdempotencyMismatch) {
@@ -106,7 +106,7 @@ func TestIdempotencyAndRefusals(t *testing.T) {
 		}
 		// A refused command keeps nothing under its key: once funds allow, the key works.
 		r, err = w.Submit(ctx, "tenant-000", "bad-3", ledger.Reserve{ID: "big", Amount: 4000, TTL: time.Minute})
-		if err != nil || r.Granted != 4000 {
+		if err != nil || r.Ledger.Granted != 4000 {
 			t.Fatalf("retry of refused key: %+v %v", r, err)
 		}
 	})
@@ -181,7 +181,7 @@ func (tl *tally) record(tenant, key string, cmd ledger.Command, r writer.Result)
 	if f, ok := cmd.(ledger.Fund); ok {
 		tl.funded[tenant] += f.Amount
 	}
-	tl.charged[tenant] += r.Charged
+	tl.charged[tenant] += r.Ledger.Charged
 	tl.acked[key], tl.commands[key], tl.tenantOf[key] = r, cmd, tenant
 }
 
@@ -255,7 +255,7 @@ func TestRestart(t *testing.T) {
 		defer w2.Close()
 		for key, first := range tl.acked {
 			r, err := w2.Submit(ctx, tl.tenantOf[key], key, tl.commands[key])
-			if err != nil || !r.Replayed || r.Balance != first.Balance || r.Charged != first.Charged || r.Granted != first.Granted {
+			if err != nil || !r.Replayed || r.Balance != first.Balance || r.Ledger.Charged != first.Ledger.Charged || r.Ledger.Granted != first.Ledger.Granted {
 				t.Fatalf("replay of %s after restart: %+v %v, first %+v", key, r, err, first)
 			}
 		}

@@ -1,0 +1,242 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/commcredits/commcredits/internal/charging"
+	"github.com/commcredits/commcredits/internal/money"
+	"github.com/commcredits/commcredits/internal/plans"
+	"github.com/commcredits/commcredits/internal/rating"
+	"github.com/commcredits/commcredits/internal/tenant"
+)
+
+// The charging statements a batch runs, each in a variant per chunk size.
+const (
+	upsertPoolUsage batchKind = iota + batchKinds
+	upsertSpend
+	upsertCalls
+	deleteCalls
+	insertUsage
+	insertBlockEvents
+	upsertBlockStates
+	deleteBlockStates
+	insertRefusals
+	chargingKinds
+)
+
+var chargingTexts = func() (t [chargingKinds - batchKinds][len(chunks)]string) {
+	for i, n := range chunks {
+		t[upsertPoolUsage-batchKinds][i] = rowsText(`INSERT INTO pool_usage (tenant_id, month, kind, plan, country, user_id, used, held) VALUES `, 8, n,
+			` ON CONFLICT (tenant_id, month, kind, plan, country, user_id) DO UPDATE SET used = excluded.used, held = excluded.held`)
+		t[upsertSpend-batchKinds][i] = rowsText(`INSERT INTO user_spend (tenant_id, month, user_id, amount) VALUES `, 4, n,
+			` ON CONFLICT (tenant_id, month, user_id) DO UPDATE SET amount = excluded.amount`)
+		t[upsertCalls-batchKinds][i] = rowsText(`INSERT INTO open_calls (tenant_id, call_key, body, expires_at) VALUES `, 4, n,
+			` ON CONFLICT (tenant_id, call_key) DO UPDATE SET body = excluded.body, expires_at = excluded.expires_at`)
+		t[deleteCalls-batchKinds][i] = rowsText(`DELETE FROM open_calls WHERE (tenant_id, call_key) IN (VALUES `, 2, n, `)`)
+		t[insertUsage-batchKinds][i] = rowsText(`INSERT INTO usage (tenant_id, call_id, leg, conference_id, user_location, user_id, upn,
+			display_name, caller_id, call_type, number_type, international, destination_dialed, destination_number, start_at,
+			end_at, duration_seconds, connection_fee, charge, currency, capability, card_ref, pool_seconds, review) VALUES `, 24, n, ``)
+		t[insertBlockEvents-batchKinds][i] = rowsText(`INSERT INTO block_events (tenant_id, user_id, phone, reason, action, at) VALUES `, 6, n, ``)
+		t[upsertBlockStates-batchKinds][i] = rowsText(`INSERT INTO block_states (tenant_id, user_id, reason, since) VALUES `, 4, n,
+			` ON CONFLICT (tenant_id, user_id) DO UPDATE SET reason = excluded.reason, since = excluded.since`)
+		t[deleteBlockStates-batchKinds][i] = rowsText(`DELETE FROM block_states WHERE (tenant_id, user_id) IN (VALUES `, 2, n, `)`)
+		t[insertRefusals-batchKinds][i] = rowsText(`INSERT INTO refusals (tenant_id, call_id, leg, user_id, call_type, callee, reason, at) VALUES `, 8, n, ``)
+	}
+	return t
+}()
+
+func init() {
+	for k := range chargingTexts {
+		prepared = append(prepared, chargingTexts[k][:]...)
+	}
+}
+
+// chargingStmts appends the statements that persist m's charging changes. Rows that
+// summarize state (pools, spend, open calls, block states) are written as m.State has them
+// now; usage rows, block events and refusals are appended.
+func chargingStmts(stmts []stmt, m *Mutation) ([]stmt, error) {
+	s, id := m.State, m.Account.Tenant
+	var pools, spend, calls, closed, usage, events, blocked, unblocked, refusals []any
+	for _, ref := range dedupe(m.Pools) {
+		u := s.Usage[ref]
+		if u == nil {
+			continue
+		}
+		k := ref.Key
+		pools = append(pools, id, string(ref.Month), string(k.Kind), k.Plan, k.Country, k.User, u.Used, u.Held)
+	}
+	for _, ref := range dedupe(m.Spend) {
+		spend = append(spend, id, string(ref.Month), ref.User, int64(s.Spend[ref]))
+	}
+	for _, key := range dedupe(m.Calls) {
+		c, open := s.Calls[key]
+		if !open {
+			closed = append(closed, id, key)
+			continue
+		}
+		body, err := json.Marshal(c)
+		if err != nil {
+			return nil, fmt.Errorf("call %q: %w", key, err)
+		}
+		calls = append(calls, id, key, string(body), c.ExpiresAt.UnixNano())
+	}
+	for _, u := range m.Usage {
+		intl := int64(0)
+		if u.International {
+			intl = 1
+		}
+		usage = append(usage, id, u.CallID, u.Leg, u.ConferenceID, u.UserLocation, u.UserID, u.UPN, u.DisplayName,
+			u.CallerID, u.CallType, u.NumberType, intl, u.DestinationDialed, u.DestinationNumber, u.Start.UnixNano(),
+			u.End.UnixNano(), u.DurationSeconds, int64(u.ConnectionFee), int64(u.Charge), u.Currency, u.Capability,
+			cardRef(u.CardRef), u.PoolSeconds, u.Review)
+	}
+	users := map[string]bool{}
+	for _, e := range m.BlockEvents {
+		events = append(events, id, e.User, e.Phone, string(e.Reason), string(e.Action), e.At.UnixNano())
+		users[e.User] = true
+	}
+	for user := range users {
+		if b := s.Blocks[user]; b.Blocked {
+			blocked = append(blocked, id, user, string(b.Reason), b.Since.UnixNano())
+		} else {
+			unblocked = append(unblocked, id, user)
+		}
+	}
+	for _, r := range m.Refusals {
+		refusals = append(refusals, id, r.CallID, r.Leg, r.User, string(r.Type), r.Callee, string(r.Reason), r.At.UnixNano())
+	}
+	for _, p := range []struct {
+		k    batchKind
+		cols int
+		args []any
+	}{
+		{upsertPoolUsage, 8, pools}, {upsertSpend, 4, spend}, {deleteCalls, 2, closed}, {upsertCalls, 4, calls},
+		{insertUsage, 24, usage}, {insertBlockEvents, 6, events}, {deleteBlockStates, 2, unblocked},
+		{upsertBlockStates, 4, blocked}, {insertRefusals, 8, refusals},
+	} {
+		stmts = chunked(stmts, p.k, p.cols, p.args)
+	}
+	return stmts, nil
+}
+
+// cardRef writes a rate card row reference as the usage report does: "outbound/USD/v3#12".
+func cardRef(r rating.Ref) string {
+	if r.Service == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s/%s/v%d#%d", r.Service, r.Currency, r.Version, r.Row)
+}
+
+func dedupe[T comparable](xs []T) []T {
+	if len(xs) < 2 {
+		return xs
+	}
+	seen := make(map[T]bool, len(xs))
+	out := xs[:0:0]
+	for _, x := range xs {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// loadCharging reads a tenant's pool use and spend from month since on, its calls in
+// progress and its block states.
+func loadCharging(ctx context.Context, q querier, id string, since plans.Month) (map[tenant.PoolRef]*tenant.PoolUse,
+	map[tenant.SpendRef]money.Amount, []*tenant.Call, map[string]charging.BlockState, error) {
+	usage := map[tenant.PoolRef]*tenant.PoolUse{}
+	spend := map[tenant.SpendRef]money.Amount{}
+	blocks := map[string]charging.BlockState{}
+	var calls []*tenant.Call
+	err := each(ctx, q, `SELECT month, kind, plan, country, user_id, used, held FROM pool_usage WHERE tenant_id = ? AND month >= ?`,
+		[]any{id, string(since)}, func(r rows) error {
+			var ref tenant.PoolRef
+			var month, kind string
+			u := &tenant.PoolUse{}
+			if err := r.Scan(&month, &kind, &ref.Key.Plan, &ref.Key.Country, &ref.Key.User, &u.Used, &u.Held); err != nil {
+				return err
+			}
+			ref.Month, ref.Key.Kind = plans.Month(month), plans.PoolKind(kind)
+			usage[ref] = u
+			return nil
+		})
+	if err == nil {
+		err = each(ctx, q, `SELECT month, user_id, amount FROM user_spend WHERE tenant_id = ? AND month >= ?`,
+			[]any{id, string(since)}, func(r rows) error {
+				var ref tenant.SpendRef
+				var month string
+				var amt int64
+				if err := r.Scan(&month, &ref.User, &amt); err != nil {
+					return err
+				}
+				ref.Month = plans.Month(month)
+				spend[ref] = money.Amount(amt)
+				return nil
+			})
+	}
+	if err == nil {
+		err = each(ctx, q, `SELECT body FROM open_calls WHERE tenant_id = ?`, []any{id}, func(r rows) error {
+			var body string
+			if err := r.Scan(&body); err != nil {
+				return err
+			}
+			c := &tenant.Call{}
+			if err := json.Unmarshal([]byte(body), c); err != nil {
+				return fmt.Errorf("open call of %q: %w", id, err)
+			}
+			calls = append(calls, c)
+			return nil
+		})
+	}
+	if err == nil {
+		err = each(ctx, q, `SELECT user_id, reason, since FROM block_states WHERE tenant_id = ?`, []any{id}, func(r rows) error {
+			var user, reason string
+			var since int64
+			if err := r.Scan(&user, &reason, &since); err != nil {
+				return err
+			}
+			blocks[user] = charging.BlockState{Blocked: true, Reason: charging.Reason(reason), Since: fromNano(since)}
+			return nil
+		})
+	}
+	return usage, spend, calls, blocks, err
+}
+
+// each runs q and calls fn for every row.
+func each(ctx context.Context, q querier, text string, args []any, fn func(rows) error) error {
+	r, err := q.query(ctx, text, args...)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	for r.Next() {
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return r.Err()
+}
+
+// loadState reads everything the writer holds for a tenant. Pool use and spend are read
+// from the month before now's on: older months can no longer change.
+func loadState(ctx context.Context, q querier, id string, now time.Time) (*tenant.State, int64, error) {
+	a, version, err := loadAccount(ctx, q, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	d, err := loadDirectory(ctx, q, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	since := plans.MonthOf(time.Date(now.Year(), now.Month()-1, 1, 0, 0, 0, 0, time.UTC))
+	usage, spend, calls, blocks, err := loadCharging(ctx, q, id, since)
+	if err != nil {
+		return nil, 0, err
+	}
+	return tenant.Restore(a, d, usage, spend, calls, blocks), version, nil
+}

@@ -1,0 +1,171 @@
+package writer_test
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/commcredits/commcredits/internal/charging"
+	"github.com/commcredits/commcredits/internal/directory"
+	"github.com/commcredits/commcredits/internal/ledger"
+	"github.com/commcredits/commcredits/internal/money"
+	"github.com/commcredits/commcredits/internal/payer"
+	"github.com/commcredits/commcredits/internal/plans"
+	"github.com/commcredits/commcredits/internal/rating"
+	"github.com/commcredits/commcredits/internal/store"
+	"github.com/commcredits/commcredits/internal/store/storetest"
+	"github.com/commcredits/commcredits/internal/tenant"
+	"github.com/commcredits/commcredits/internal/writer"
+)
+
+const cardHeader = "prefix,destination,number_type,rate_per_minute,connection_fee,initial_increment,subsequent_increment,effective_from,blocked\n"
+
+func callEnv(t testing.TB) *tenant.Env {
+	t.Helper()
+	g := rating.NewRegistry()
+	csv := cardHeader + "1,United States,fixed_or_mobile,0.01,0,60,60,2026-01-01,false\n" +
+		"971,United Arab Emirates,mobile,0.30,0.10,30,6,2026-01-01,false\n"
+	if _, err := g.Import(rating.Outbound, usd, []byte(csv), t0.AddDate(0, -1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	return &tenant.Env{Catalog: plans.Default(), Cards: g, CallTTL: time.Hour}
+}
+
+// callTenant sets up tenant-000 with a PAYG user and a Domestic Calling Plan user.
+func callTenant(t *testing.T, s store.Store, w *writer.Writer, funds money.Amount) {
+	t.Helper()
+	tenants(t, s, 1)
+	for i, u := range []directory.User{
+		{ID: "alice", DisplayName: "Alice", Kind: directory.KindUser, UsageLocation: "GB", Licences: []string{"MCOEV", "MCOPSTN_PAYG", "MCOPSTNPP"}},
+		{ID: "bob", DisplayName: "Bob", Kind: directory.KindUser, UsageLocation: "US", Licences: []string{"MCOEV", "MCOPSTN1", "MCOPSTNPP"}},
+	} {
+		if _, err := w.Submit(ctx, "tenant-000", fmt.Sprint("user-", i), directory.PutUser{User: u}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.Submit(ctx, "tenant-000", "fund", ledger.Fund{Amount: funds, Source: "purchase"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func uae(id string) tenant.Authorize {
+	return tenant.Authorize{CallID: id, Type: payer.UserOut, Principal: "alice", Caller: "+442071838750", Callee: "+971501234567"}
+}
+
+// Two hundred calls of one tenant at once against a small balance: what they are granted
+// never exceeds what the balance buys, and settling every call at its full grant never takes
+// the balance below zero.
+func TestSimultaneousCallsNeverOverspend(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dsn string, s *store.SQL) {
+		w := writer.New(s, newClock(0), writer.Config{Env: callEnv(t)})
+		defer w.Close()
+		callTenant(t, s, w, 500)
+		var mu sync.Mutex
+		granted := map[string]int64{}
+		var held money.Amount
+		var wg sync.WaitGroup
+		for i := range 200 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, err := w.Submit(ctx, "tenant-000", "", uae(fmt.Sprint("c", i)))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if a := r.Authorization; a.Allowed {
+					mu.Lock()
+					granted[a.CallID], held = a.GrantedSeconds, held+a.Reserve
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if held > 500 || len(granted) == 0 || len(granted) == 200 {
+			t.Fatalf("%d calls granted holding %d of 500", len(granted), held)
+		}
+		for id, secs := range granted {
+			if _, err := w.Submit(ctx, "tenant-000", "", tenant.Settle{CallID: id, Seconds: secs}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a, err := s.Account(ctx, "tenant-000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ledger.Check(a); err != nil || a.Balance < 0 || a.Reserved != 0 {
+			t.Fatalf("after settling every grant: balance %d reserved %d, %v", a.Balance, a.Reserved, err)
+		}
+	})
+}
+
+// Calls in progress, pool use and spend survive a restart; a CDR is booked once.
+func TestCallsThroughRestart(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dsn string, s *store.SQL) {
+		env := callEnv(t)
+		clock := newClock(0)
+		w := writer.New(s, clock, writer.Config{Env: env})
+		callTenant(t, s, w, 5000)
+		r, err := w.Submit(ctx, "tenant-000", "", uae("open"))
+		if err != nil || !r.Authorization.Allowed {
+			t.Fatalf("authorize: %+v %v", r.Authorization, err)
+		}
+		r, err = w.Submit(ctx, "tenant-000", "", tenant.Authorize{CallID: "pool", Type: payer.UserOut, Principal: "bob",
+			Caller: "+12025550100", Callee: "+12125550199"})
+		if err != nil || r.Authorization.Outcome != payer.Pool {
+			t.Fatalf("pool call: %+v %v", r.Authorization, err)
+		}
+		if _, err := w.Submit(ctx, "tenant-000", "", tenant.Settle{CallID: "pool", Seconds: 125}); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+
+		s2 := storetest.Open(t, dsn)
+		w2 := writer.New(s2, clock, writer.Config{Env: env})
+		defer w2.Close()
+		r, err = w2.Submit(ctx, "tenant-000", "", tenant.Settle{CallID: "open", Seconds: 95})
+		if err != nil || r.Settlement.Charge != 58 {
+			t.Fatalf("settle after restart: %+v %v", r.Settlement, err)
+		}
+		// Same CDR twice: one charge. A CDR of a call already settled: refused.
+		cdr := charging.CDR{Tenant: "tenant-000", CallID: "x1", CallType: payer.UserOut, Principal: "alice",
+			Caller: "+442071838750", Callee: "+971501234567", Start: t0, Duration: 60}
+		first, err := w2.Submit(ctx, "tenant-000", "any", tenant.PostCDR{CDR: cdr})
+		if err != nil || first.Priced == nil || first.Priced.Settlement.Charge != 40 {
+			t.Fatalf("cdr: %+v %v", first, err)
+		}
+		again, err := w2.Submit(ctx, "tenant-000", "other-key", tenant.PostCDR{CDR: cdr})
+		if err != nil || !again.Replayed || again.Balance != first.Balance {
+			t.Fatalf("duplicate cdr: %+v %v", again, err)
+		}
+		cdr.CallID = "open"
+		if _, err := w2.Submit(ctx, "tenant-000", "", tenant.PostCDR{CDR: cdr}); !errors.Is(err, writer.ErrIdempotencyMismatch) {
+			t.Fatalf("cdr of a settled call: %v", err)
+		}
+		a, err := s2.Account(ctx, "tenant-000")
+		if err != nil || a.Balance != 5000-58-40 || a.Reserved != 0 {
+			t.Fatalf("account %+v %v", a, err)
+		}
+		st, _, err := loadState(s2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := tenant.PoolRef{Month: plans.MonthOf(clock.Now()), Key: plans.DomesticPool("MCOPSTN1", "US")}
+		if u := st.Usage[ref]; u == nil || u.Used != 125 || u.Held != 0 || len(st.Calls) != 0 {
+			t.Fatalf("pool use %+v calls %v", u, st.Calls)
+		}
+		if st.Spend[tenant.SpendRef{Month: plans.MonthOf(t0), User: "alice"}] != 98 {
+			t.Fatalf("spend %v", st.Spend)
+		}
+	})
+}
+
+func loadState(s *store.SQL) (st *tenant.State, version int64, err error) {
+	err = s.WriteTx(ctx, func(tx store.Tx) (err error) {
+		st, version, err = tx.LoadState(ctx, "tenant-000", t0)
+		return
+	})
+	return
+}
