@@ -6,6 +6,7 @@ package numbers
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"strings"
 
 	"github.com/nyaruka/phonenumbers"
@@ -69,7 +70,126 @@ const MaxInputLen = 64
 // alpha-2, the caller's usage location; used for numbers without a "+" or international
 // prefix). Emergency numbers of defaultCountry are recognised first, before any other
 // parsing. A number that the metadata does not know as valid is an error wrapping ErrInvalid.
+//
+// Parse is safe for concurrent use. Recent answers are memoized (a bounded cache); "+digits"
+// input takes a fast path over precompiled metadata; both give what phonenumbers gives.
 func Parse(raw, defaultCountry string) (Number, error) {
+	if len(raw) > 2*MaxInputLen || len(defaultCountry) > 8 {
+		return parse(raw, defaultCountry) // not worth a cache slot
+	}
+	k := cacheKey{raw, defaultCountry}
+	h := maphash.Comparable(cacheSeed, k)
+	if n, err, ok := parsed.get(h, k); ok {
+		return n, err
+	}
+	n, err := parse(raw, defaultCountry)
+	parsed.put(h, k, n, err)
+	return n, err
+}
+
+// parse is Parse without the cache.
+func parse(raw, defaultCountry string) (Number, error) {
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		return Number{}, ErrEmpty
+	}
+	if len(s) > MaxInputLen {
+		return Number{}, fmt.Errorf("%w: longer than %d characters", ErrInvalid, MaxInputLen)
+	}
+	cc := defaultCountry
+	if !isUpperRegion(cc) {
+		cc = strings.ToUpper(strings.TrimSpace(defaultCountry))
+	}
+	if cc != "" && !knownRegion(cc) {
+		return Number{}, fmt.Errorf("%w: %q", ErrUnknownCountry, defaultCountry)
+	}
+	// "+digits" is never an emergency number (phonenumbers refuses a "+" before one).
+	if n, err, ok := parseE164(s, raw); ok {
+		return n, err
+	}
+	if cc != "" && phonenumbers.IsEmergencyNumber(s, cc) {
+		return Number{E164: phonenumbers.NormalizeDigitsOnly(s), Country: cc, Type: Emergency, Emergency: true}, nil
+	}
+	region := cc
+	if region == "" {
+		region = "ZZ" // unknown region: only "+"-prefixed numbers parse
+	}
+	pn, err := phonenumbers.Parse(s, region)
+	if err != nil {
+		return Number{}, fmt.Errorf("%w: %q: %v", ErrInvalid, raw, err)
+	}
+	c := callingCodeFor(int(pn.GetCountryCode()))
+	if c == nil {
+		return classifyReference(pn, raw)
+	}
+	return c.number(phonenumbers.GetNationalSignificantNumber(pn), raw)
+}
+
+// parseE164 is the fast path for "+" and ASCII digits, what switches send: the steps of
+// phonenumbers.Parse for such input (calling code by prefix, national prefix stripping)
+// over precompiled metadata. ok is false for input it leaves to the slow path: another
+// shape, or one that phonenumbers.Parse refuses (its error message is the slow path's).
+func parseE164(s, raw string) (_ Number, _ error, ok bool) {
+	if len(s) < 4 || s[0] != '+' || s[1] == '0' || !isDigits(s[1:]) {
+		return Number{}, nil, false
+	}
+	digits := s[1:]
+	loadCallingCodes()
+	var c *callingCode
+	for i, code := 0, 0; i < 3 && i < len(digits)-1; i++ {
+		code = code*10 + int(digits[i]-'0')
+		if callingCodes.known[code] {
+			c = callingCodeFor(code)
+			break
+		}
+	}
+	if c == nil {
+		return Number{}, nil, false
+	}
+	nsn, ok := c.main.stripNationalPrefix(digits[len(c.prefix):])
+	if !ok || len(nsn) < 2 || len(nsn) > 17 {
+		return Number{}, nil, false
+	}
+	n, err := c.number(nsn, raw)
+	return n, err, true
+}
+
+// number is the Number of a parsed number with calling code c and national significant
+// number nsn, or the error for a number that is not valid.
+func (c *callingCode) number(nsn, raw string) (Number, error) {
+	r, t, valid := c.classify(nsn)
+	if !valid {
+		return Number{}, fmt.Errorf("%w: %q is not a valid number for its country", ErrInvalid, raw)
+	}
+	return Number{E164: c.prefix + nsn, Country: r.country, Type: typeFor(t)}, nil
+}
+
+// classifyReference classifies a parsed number with phonenumbers alone.
+func classifyReference(pn *phonenumbers.PhoneNumber, raw string) (Number, error) {
+	if !phonenumbers.IsValidNumber(pn) {
+		return Number{}, fmt.Errorf("%w: %q is not a valid number for its country", ErrInvalid, raw)
+	}
+	e164 := phonenumbers.Format(pn, phonenumbers.E164)
+	country := phonenumbers.GetRegionCodeForNumber(pn)
+	if country == "001" || country == "ZZ" {
+		country = ""
+	}
+	return Number{E164: strings.TrimPrefix(e164, "+"), Country: country, Type: typeOf(pn)}, nil
+}
+
+// isUpperRegion reports whether s is already two upper-case ASCII letters.
+func isUpperRegion(s string) bool {
+	return len(s) == 2 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z'
+}
+
+// parseReference is Parse as it was before the fast path: phonenumbers end to end. It is kept
+// as the reference the differential tests hold parse to.
+//
+// It normalizes raw, as dialed or received, in the context of defaultCountry (ISO 3166
+// alpha-2, the caller's usage location; used for numbers without a "+" or international
+// prefix). Emergency numbers of defaultCountry are recognised first, before any other
+// parsing. A number that the metadata does not know as valid is an error wrapping ErrInvalid.
+func parseReference(raw, defaultCountry string) (Number, error) {
 	s := strings.TrimSpace(raw)
 	if s == "" {
 		return Number{}, ErrEmpty
@@ -113,7 +233,11 @@ func knownRegion(cc string) bool {
 }
 
 func typeOf(pn *phonenumbers.PhoneNumber) Type {
-	switch phonenumbers.GetNumberType(pn) {
+	return typeFor(phonenumbers.GetNumberType(pn))
+}
+
+func typeFor(t phonenumbers.PhoneNumberType) Type {
+	switch t {
 	case phonenumbers.FIXED_LINE:
 		return Fixed
 	case phonenumbers.MOBILE:

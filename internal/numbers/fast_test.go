@@ -1,0 +1,156 @@
+package numbers
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/nyaruka/phonenumbers"
+	"pgregory.net/rapid"
+)
+
+var allTypes = []phonenumbers.PhoneNumberType{
+	phonenumbers.FIXED_LINE, phonenumbers.MOBILE, phonenumbers.FIXED_LINE_OR_MOBILE,
+	phonenumbers.TOLL_FREE, phonenumbers.PREMIUM_RATE, phonenumbers.SHARED_COST,
+	phonenumbers.VOIP, phonenumbers.PERSONAL_NUMBER, phonenumbers.PAGER, phonenumbers.UAN,
+	phonenumbers.VOICEMAIL,
+}
+
+func sortedRegions() []string {
+	var rs []string
+	for r := range phonenumbers.GetSupportedRegions() {
+		rs = append(rs, r)
+	}
+	slices.Sort(rs)
+	return rs
+}
+
+// exampleNumbers are phonenumbers' example numbers of every region and type, and of every
+// non-geographic calling code.
+func exampleNumbers() []*phonenumbers.PhoneNumber {
+	var out []*phonenumbers.PhoneNumber
+	for _, r := range sortedRegions() {
+		for _, t := range allTypes {
+			if pn := phonenumbers.GetExampleNumberForType(r, t); pn != nil {
+				out = append(out, pn)
+			}
+		}
+	}
+	var codes []int
+	for c := range phonenumbers.GetSupportedGlobalNetworkCallingCodes() {
+		codes = append(codes, c)
+	}
+	slices.Sort(codes)
+	for _, c := range codes {
+		if pn := phonenumbers.GetExampleNumberForNonGeoEntity(c); pn != nil {
+			out = append(out, pn)
+		}
+	}
+	return out
+}
+
+// sameAsReference fails t unless parse (uncached) and Parse (cached) answer raw in country
+// exactly as parseReference: the same Number, and the same error, message included.
+func sameAsReference(t interface{ Fatalf(string, ...any) }, raw, country string) {
+	want, wantErr := parseReference(raw, country)
+	for _, f := range []struct {
+		name  string
+		parse func(string, string) (Number, error)
+	}{{"parse", parse}, {"Parse", Parse}, {"Parse (cached)", Parse}} {
+		got, err := f.parse(raw, country)
+		if got != want || fmt.Sprint(err) != fmt.Sprint(wantErr) {
+			t.Fatalf("%s(%q, %q) = %+v, %v; reference %+v, %v", f.name, raw, country, got, err, want, wantErr)
+		}
+	}
+}
+
+// TestParseExampleNumbers: every example number, as "+E164", international and national
+// format and as bare digits, in its own region, another one and none.
+func TestParseExampleNumbers(t *testing.T) {
+	parsed.reset()
+	regions := sortedRegions()
+	n := 0
+	for i, pn := range exampleNumbers() {
+		own := phonenumbers.GetRegionCodeForNumber(pn)
+		e164 := phonenumbers.Format(pn, phonenumbers.E164)
+		inputs := []string{
+			e164,
+			phonenumbers.Format(pn, phonenumbers.INTERNATIONAL),
+			phonenumbers.Format(pn, phonenumbers.NATIONAL),
+			phonenumbers.GetNationalSignificantNumber(pn),
+			e164[:len(e164)-1],       // one digit short
+			e164 + "0",               // one digit long
+			e164[:len(e164)-1] + "9", // last digit changed
+		}
+		for _, in := range inputs {
+			for _, cc := range []string{own, "", regions[i%len(regions)], "US", "gb"} {
+				sameAsReference(t, in, cc)
+				n++
+			}
+		}
+	}
+	t.Logf("%d inputs agree", n)
+}
+
+// TestParseAgreesWithReference: generated input, fast path and slow path alike.
+func TestParseAgreesWithReference(t *testing.T) {
+	regions := sortedRegions()
+	examples := exampleNumbers()
+	country := rapid.OneOf(rapid.SampledFrom(regions), rapid.SampledFrom([]string{"", "US", "GB", "RU", "KZ", "de", "XX", " fr "}))
+	digits := func(min, max int) *rapid.Generator[string] {
+		return rapid.StringOfN(rapid.RuneFrom([]rune("0123456789")), min, max, -1)
+	}
+	emergency := rapid.SampledFrom([]string{"112", "911", "999", "000", "110", "119", "100", "101", "102", "103", "108", "15", "17", "18", "190", "192", "193", "199", "911 ", "1 1 2", "08", "061", "113", "115", "118", "120", "122", "123", "997", "998"})
+	example := rapid.Custom(func(t *rapid.T) string {
+		pn := rapid.SampledFrom(examples).Draw(t, "example")
+		f := rapid.SampledFrom([]phonenumbers.PhoneNumberFormat{phonenumbers.E164, phonenumbers.INTERNATIONAL, phonenumbers.NATIONAL, phonenumbers.RFC3966}).Draw(t, "format")
+		s := phonenumbers.Format(pn, f)
+		if rapid.Bool().Draw(t, "mutate") {
+			// Change, drop or add a digit somewhere.
+			i := rapid.IntRange(0, len(s)).Draw(t, "at")
+			d := digits(0, 2).Draw(t, "digits")
+			j := min(len(s), i+rapid.IntRange(0, 2).Draw(t, "drop"))
+			s = s[:i] + d + s[j:]
+		}
+		return s
+	})
+	input := rapid.OneOf(
+		example,
+		rapid.Map(digits(1, 18), func(s string) string { return "+" + s }),
+		digits(1, 18),
+		emergency,
+		rapid.Custom(func(t *rapid.T) string { // a calling code and a national number
+			cc := phonenumbers.GetCountryCodeForRegion(rapid.SampledFrom(regions).Draw(t, "region"))
+			return fmt.Sprintf("+%d%s", cc, digits(0, 14).Draw(t, "nsn"))
+		}),
+		rapid.String(),
+	)
+	rapid.Check(t, func(t *rapid.T) {
+		raw, cc := input.Draw(t, "raw"), country.Draw(t, "country")
+		if rapid.Bool().Draw(t, "spaces") {
+			raw = " " + raw + " "
+		}
+		sameAsReference(t, raw, cc)
+	})
+}
+
+// TestParseCacheBounded: the cache keeps at most cacheShards*cacheShardSize answers.
+func TestParseCacheBounded(t *testing.T) {
+	parsed.reset()
+	for i := range 3 * cacheShards * cacheShardSize / 2 {
+		if _, err := Parse(fmt.Sprintf("+1202555%04d", i%10000), fmt.Sprint(i/10000)); err == nil {
+			t.Fatal("unknown country accepted")
+		}
+	}
+	total := 0
+	for i := range parsed.shards {
+		if n := len(parsed.shards[i].m); n > cacheShardSize {
+			t.Fatalf("shard %d holds %d", i, n)
+		} else {
+			total += n
+		}
+	}
+	if total > cacheShards*cacheShardSize {
+		t.Fatalf("cache holds %d", total)
+	}
+}
