@@ -184,10 +184,14 @@ func (PostCDR) Name() string   { return "post_cdr" }
 // IdempotencyKey makes every command that ends a call share one key per call: a call is
 // settled, released or booked from its CDR once, whichever comes first; a second of any of
 // them is a replay (the same command) or refused (another one), never a second charge.
-func (c Settle) IdempotencyKey() string    { return "call:" + CallKey(c.CallID, c.Leg) }
-func (c Release) IdempotencyKey() string   { return "call:" + CallKey(c.CallID, c.Leg) }
-func (c PostCDR) IdempotencyKey() string   { return "call:" + CallKey(c.CDR.CallID, c.CDR.Leg) }
-func (c Authorize) IdempotencyKey() string { return "auth:" + CallKey(c.CallID, c.Leg) }
+func (c Settle) IdempotencyKey() string  { return "call:" + CallKey(c.CallID, c.Leg) }
+func (c Release) IdempotencyKey() string { return "call:" + CallKey(c.CallID, c.Leg) }
+func (c PostCDR) IdempotencyKey() string { return "call:" + CallKey(c.CDR.CallID, c.CDR.Leg) }
+
+// StateKeyed marks a command the state itself deduplicates: an authorization's key is its
+// call, and the open call row (written in the transaction of the hold) is its record. A
+// second Authorize of a call in progress returns the first authorization.
+func (Authorize) StateKeyed() {}
 
 // CallKey is how a call is known in the state and in the ledger.
 func CallKey(callID, leg string) string { return callID + "/" + leg }
@@ -201,6 +205,8 @@ type Result struct {
 	Priced        *charging.Priced        `json:"priced,omitempty"`
 	Balance       money.Amount            `json:"balance"`
 	Available     money.Amount            `json:"available"`
+	// Replayed: the command had been applied before; this is its first result.
+	Replayed bool `json:"replayed,omitempty"`
 }
 
 // Effects are what storage must write for one command.
@@ -345,6 +351,10 @@ func (s *State) poolsFor(m plans.Month, env *Env) *plans.Pools {
 	return p
 }
 
+// Pools returns the month's pools as a decision sees them: sized from the directory, with
+// what is used and held counted as used. The result is s's: do not modify it.
+func (s *State) Pools(m plans.Month, env *Env) *plans.Pools { return s.poolsFor(m, env) }
+
 // context builds what a charging decision reads for principal u in month m.
 func (s *State) context(u *directory.User, m plans.Month, env *Env) charging.Context {
 	ctx := charging.Context{Catalog: env.Catalog, CreditsSetUp: s.CreditsSetUp(), Available: s.Account.Available(),
@@ -391,8 +401,13 @@ func (s *State) authorize(c Authorize, now time.Time, env *Env, res *Result, eff
 		return fmt.Errorf("%w: call_id is empty", ErrInvalidCall)
 	}
 	key := CallKey(c.CallID, c.Leg)
-	if _, ok := s.Calls[key]; ok {
-		return fmt.Errorf("%w: %q", ErrCallExists, key)
+	if cl, ok := s.Calls[key]; ok {
+		if cl.Auth.User != c.Principal || cl.Auth.Type != c.Type {
+			return fmt.Errorf("%w: %q", ErrCallExists, key)
+		}
+		a := cl.Auth
+		res.Authorization, res.Replayed = &a, true
+		return nil
 	}
 	start := c.Start
 	if start.IsZero() {

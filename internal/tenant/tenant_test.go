@@ -250,3 +250,19 @@ func TestDirectoryCommandsPassThrough(t *testing.T) {
 		t.Fatalf("nil command: %v", err)
 	}
 }
+
+func TestRepeatedAuthorizeReturnsTheFirst(t *testing.T) {
+	e := env(t)
+	s := newTenant(t, e, 5000)
+	cmd := Authorize{CallID: "c1", Type: payer.UserOut, Principal: "alice", Caller: "+442071838750", Callee: "+971501234567"}
+	first, _ := run(t, s, e, cmd, t0)
+	again, eff := run(t, s, e, cmd, t0.Add(time.Second))
+	if !again.Replayed || again.Authorization.Reserve != first.Authorization.Reserve || s.Account.Reserved != first.Authorization.Reserve ||
+		len(eff.Calls)+len(eff.Reservations) != 0 {
+		t.Fatalf("repeat: %+v reserved %d effects %+v", again, s.Account.Reserved, eff)
+	}
+	cmd.Principal = "bob"
+	if _, _, err := Apply(s, cmd, t0, e); !errors.Is(err, ErrCallExists) {
+		t.Fatalf("same call id, another principal: %v", err)
+	}
+}

@@ -169,3 +169,43 @@ func loadState(s *store.SQL) (st *tenant.State, version int64, err error) {
 	})
 	return
 }
+
+// BenchmarkAuthorize measures authorize + reserve through the writer, durable, with many
+// calls in flight (a switch fleet): b.N calls of 100 tenants' PAYG users to the UAE.
+func BenchmarkAuthorize(b *testing.B) {
+	for _, e := range storetest.Engines() {
+		b.Run(e.Name, func(b *testing.B) {
+			s := storetest.Open(b, e.DSN(b))
+			ids := tenants(b, s, 100)
+			w := writer.New(s, writer.SystemClock{}, writer.Config{Env: callEnv(b)})
+			defer w.Close()
+			for _, id := range ids {
+				if _, err := w.Submit(ctx, id, "u", directory.PutUser{User: directory.User{ID: "alice", DisplayName: "A",
+					Kind: directory.KindUser, UsageLocation: "GB", Licences: []string{"MCOEV", "MCOPSTN_PAYG", "MCOPSTNPP"}}}); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := w.Submit(ctx, id, "f", ledger.Fund{Amount: 1 << 40, Source: "purchase"}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var seq sync.Mutex
+			n := 0
+			b.SetParallelism(512)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					seq.Lock()
+					n++
+					i := n
+					seq.Unlock()
+					r, err := w.Submit(ctx, ids[i%len(ids)], "", uae(fmt.Sprint("c", i)))
+					if err != nil || !r.Authorization.Allowed {
+						b.Errorf("%v %+v", err, r.Authorization)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+		})
+	}
+}

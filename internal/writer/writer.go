@@ -59,6 +59,10 @@ type Result struct {
 // its CDR booked once, whatever key the sender chose.
 type Keyed interface{ IdempotencyKey() string }
 
+// StateKeyed is a command the tenant state deduplicates itself (its effect row carries
+// its key); the writer stores no command record for it.
+type StateKeyed interface{ StateKeyed() }
+
 // Writer serializes and group-commits ledger commands.
 type Writer struct {
 	st     store.Store
@@ -138,11 +142,16 @@ func (w *Writer) Collectors() []prometheus.Collector {
 // with another command, ErrIdempotencyMismatch. Only Tick may go without a key. A refused
 // command (a ledger error) stores nothing under its key, so it may be retried.
 func (w *Writer) Submit(ctx context.Context, tenantID, key string, cmd tenant.Command) (Result, error) {
-	if k, ok := cmd.(Keyed); ok {
+	switch k := cmd.(type) {
+	case Keyed:
 		key = k.IdempotencyKey()
-	}
-	if _, tick := cmd.(ledger.Tick); key == "" && !tick {
-		return Result{}, ErrMissingKey
+	case StateKeyed:
+		key = ""
+	case ledger.Tick:
+	default:
+		if key == "" {
+			return Result{}, ErrMissingKey
+		}
 	}
 	req := &request{tenant: tenantID, key: key, cmd: cmd, done: make(chan struct{})}
 	if key != "" {
@@ -317,7 +326,7 @@ func (sh *shard) apply(ctx context.Context, tx store.Tx, batch []*request, looku
 		}
 		res, eff, err := tenant.Apply(m.state, r.cmd, now, w.cfg.Env)
 		m.add(&eff)
-		r.res, r.err = Result{Result: res}, err
+		r.res, r.err = Result{Result: res, Replayed: res.Replayed}, err
 		if err == nil && r.key != "" {
 			body, err := json.Marshal(res)
 			if err != nil {
