@@ -63,8 +63,42 @@ func e164Inputs(b *testing.B) []benchInput {
 	return in
 }
 
+// BenchmarkParse: reference is phonenumbers end to end (Parse before the fast path);
+// uncached is parse (fast path, no cache); cached is Parse on a working set that fits the cache.
 func BenchmarkParse(b *testing.B) {
-	b.Run("e164", func(b *testing.B) { benchParse(b, Parse, e164Inputs(b)) })
-	b.Run("national", func(b *testing.B) { benchParse(b, Parse, benchNational) })
-	b.Run("emergency", func(b *testing.B) { benchParse(b, Parse, benchEmergency) })
+	for _, set := range []struct {
+		name string
+		in   func(*testing.B) []benchInput
+	}{
+		{"e164", e164Inputs},
+		{"national", func(*testing.B) []benchInput { return benchNational }},
+		{"emergency", func(*testing.B) []benchInput { return benchEmergency }},
+	} {
+		b.Run(set.name+"/reference", func(b *testing.B) { benchParse(b, parseReference, set.in(b)) })
+		b.Run(set.name+"/uncached", func(b *testing.B) { benchParse(b, parse, set.in(b)) })
+		b.Run(set.name+"/cached", func(b *testing.B) {
+			in := set.in(b)
+			for _, c := range in {
+				Parse(c.raw, c.country)
+			}
+			benchParse(b, Parse, in)
+		})
+	}
+}
+
+// BenchmarkParseParallel: cached Parse from every P.
+func BenchmarkParseParallel(b *testing.B) {
+	in := e164Inputs(b)
+	for _, c := range in {
+		Parse(c.raw, c.country)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			c := in[i%len(in)]
+			Parse(c.raw, c.country)
+			i++
+		}
+	})
 }

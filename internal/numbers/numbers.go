@@ -125,15 +125,16 @@ func parse(raw, defaultCountry string) (Number, error) {
 	return c.number(phonenumbers.GetNationalSignificantNumber(pn), raw)
 }
 
-// parseE164 is the fast path for "+" and ASCII digits, what switches send: the steps of
+// parseE164 is the fast path for "+" and ASCII digits, what switches send, maybe grouped by
+// single spaces or hyphens ("+44 20 7183-8750"; phonenumbers drops those): the steps of
 // phonenumbers.Parse for such input (calling code by prefix, national prefix stripping)
 // over precompiled metadata. ok is false for input it leaves to the slow path: another
 // shape, or one that phonenumbers.Parse refuses (its error message is the slow path's).
 func parseE164(s, raw string) (_ Number, _ error, ok bool) {
-	if len(s) < 4 || s[0] != '+' || s[1] == '0' || !isDigits(s[1:]) {
+	digits, ok := e164Digits(s)
+	if !ok || len(digits) < 3 || digits[0] == '0' {
 		return Number{}, nil, false
 	}
-	digits := s[1:]
 	loadCallingCodes()
 	var c *callingCode
 	for i, code := 0, 0; i < 3 && i < len(digits)-1; i++ {
@@ -150,9 +151,43 @@ func parseE164(s, raw string) (_ Number, _ error, ok bool) {
 	if !ok || len(nsn) < 2 || len(nsn) > 17 {
 		return Number{}, nil, false
 	}
-	n, err := c.number(nsn, raw)
-	return n, err, true
+	r, t, valid := c.classify(nsn)
+	if !valid {
+		return Number{}, fmt.Errorf("%w: %q is not a valid number for its country", ErrInvalid, raw), true
+	}
+	e164 := digits
+	if len(nsn) != len(digits)-len(c.prefix) { // the national prefix was stripped
+		e164 = c.prefix + nsn
+	}
+	return Number{E164: e164, Country: r.country, Type: typeFor(t)}, nil, true
 }
+
+// e164Digits is the digits of s if s is "+" and ASCII digits, with single spaces or hyphens
+// between digits; "+digits" is returned without copying.
+func e164Digits(s string) (string, bool) {
+	if len(s) < 2 || s[0] != '+' {
+		return "", false
+	}
+	d := s[1:]
+	if isDigits(d) {
+		return d, true
+	}
+	var buf [MaxInputLen]byte
+	n := 0
+	for i := 0; i < len(d); i++ {
+		switch ch := d[i]; {
+		case ch >= '0' && ch <= '9':
+			buf[n] = ch
+			n++
+		case (ch == ' ' || ch == '-') && i > 0 && i+1 < len(d) && isDigit(d[i-1]) && isDigit(d[i+1]):
+		default:
+			return "", false
+		}
+	}
+	return string(buf[:n]), true
+}
+
+func isDigit(b byte) bool { return b >= '0' && b <= '9' }
 
 // number is the Number of a parsed number with calling code c and national significant
 // number nsn, or the error for a number that is not valid.
