@@ -3,6 +3,7 @@ package numbers
 import (
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/nyaruka/phonenumbers"
@@ -153,4 +154,40 @@ func TestParseCacheBounded(t *testing.T) {
 	if total > cacheShards*cacheShardSize {
 		t.Fatalf("cache holds %d", total)
 	}
+}
+
+// FuzzParseAgrees: parse answers as the reference parser does, for any input.
+func FuzzParseAgrees(f *testing.F) {
+	for _, s := range []string{"112", "+1 212 555 0100", "+442071838750", "+7 912 345-67-89", "0044 20 7183 8750", "+800 1234 5678", "+54 9 11 1234 5678", "+", "+0", "+1-"} {
+		f.Add(s, "US")
+		f.Add(s, "AR")
+	}
+	f.Fuzz(func(t *testing.T, raw, country string) {
+		sameAsReference(t, raw, country)
+	})
+}
+
+// TestParseConcurrent: many goroutines through the cache and the lazily compiled metadata
+// (run with -race).
+func TestParseConcurrent(t *testing.T) {
+	parsed.reset()
+	in := exampleNumbers()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 2000 {
+				pn := in[(g*7919+i)%len(in)]
+				raw := phonenumbers.Format(pn, phonenumbers.E164)
+				want, wantErr := parseReference(raw, "")
+				got, err := Parse(raw, "")
+				if got != want || fmt.Sprint(err) != fmt.Sprint(wantErr) {
+					t.Errorf("Parse(%q) = %+v, %v; reference %+v, %v", raw, got, err, want, wantErr)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
