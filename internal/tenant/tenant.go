@@ -488,7 +488,7 @@ func (s *State) extend(c Extend, now time.Time, env *Env, res *Result, eff *Effe
 		ctx.Pools.Set(ref.Key, p)
 		defer s.touchPool(ref, &Effects{}) // restore the cached pool from Usage
 	}
-	ctx.Policy.Spent -= cl.Reserved
+	// The spend limit counts this call's own reservation: Extend compares what it adds on top of it.
 	e := charging.Extend(&ctx, &cl.Auth, charging.ExtendState{GrantedSeconds: cl.Granted, PoolHeld: cl.PoolHeld, Reserved: cl.Reserved}, c.Seconds)
 	res.Extension = &e
 	cl.ExpiresAt = now.Add(env.callTTL())
