@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/commcredits/commcredits/internal/api"
 	"github.com/commcredits/commcredits/internal/db"
+	"github.com/commcredits/commcredits/internal/scenario"
 	"github.com/commcredits/commcredits/internal/store"
 	"github.com/commcredits/commcredits/internal/writer"
 )
@@ -63,6 +65,8 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, h hoo
 		return cmdServe(ctx, rest, stdout, stderr, h)
 	case "migrate":
 		return cmdMigrate(ctx, rest, stdout, stderr, h)
+	case "simulate":
+		return cmdSimulate(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "commcredits %s\n", versionString())
 		return exitOK
@@ -81,6 +85,7 @@ func usage(w io.Writer) {
 Commands:
   serve     open the database, apply migrations, serve HTTP until SIGINT/SIGTERM
   migrate   apply pending database migrations and exit
+  simulate  run a scenario file against a fresh engine and print the final state (docs/scenarios.md)
   version   print the version
   help      show this help
 
@@ -232,5 +237,63 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer, h 
 		return exitError
 	}
 	fmt.Fprintf(stdout, "%s: applied %d migration(s); schema version %d\n", d.Kind(), n, cur)
+	return exitOK
+}
+
+// cmdSimulate runs a scenario: commcredits simulate FILE [--out FILE]. It prints the final
+// state as JSON (to --out when given); a bad scenario or a failed expectation is exit 1.
+func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("simulate", stderr)
+	out := fs.String("out", "", "write the output JSON to this file instead of stdout")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: commcredits simulate FILE [--out FILE]\n\nRuns a scenario (docs/scenarios.md) against a fresh engine.\n\n")
+		fs.PrintDefaults()
+	}
+	// The file may come before or after the flags.
+	var file string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		file, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	rest := fs.Args()
+	if file == "" && len(rest) > 0 {
+		file, rest = rest[0], rest[1:]
+	}
+	if file == "" || len(rest) > 0 {
+		fs.Usage()
+		return exitUsage
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		fmt.Fprintf(stderr, "commcredits simulate: %v\n", err)
+		return exitError
+	}
+	defer f.Close()
+	res, runErr := scenario.Run(ctx, f, scenario.Options{Dir: filepath.Dir(file)})
+	if res != nil {
+		b, err := res.JSON()
+		if err != nil {
+			fmt.Fprintf(stderr, "commcredits simulate: %v\n", err)
+			return exitError
+		}
+		if *out != "" {
+			err = os.WriteFile(*out, b, 0o644)
+		} else if runErr == nil {
+			_, err = stdout.Write(b)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "commcredits simulate: %v\n", err)
+			return exitError
+		}
+	}
+	if runErr != nil {
+		fmt.Fprintf(stderr, "commcredits simulate: %s: %v\n", file, runErr)
+		return exitError
+	}
 	return exitOK
 }
