@@ -304,10 +304,10 @@ func TestTwoWritersOneDatabase(t *testing.T) {
 
 func BenchmarkWriter(b *testing.B) {
 	for _, e := range storetest.Engines() {
-		for _, n := range []int{1, 1000} {
-			b.Run(fmt.Sprintf("%s/tenants=%d", e.Name, n), func(b *testing.B) {
+		for _, c := range []struct{ tenants, submitters int }{{1, 64}, {1000, 64}, {1, 512}, {1000, 512}} {
+			b.Run(fmt.Sprintf("%s/tenants=%d/submitters=%d", e.Name, c.tenants, c.submitters), func(b *testing.B) {
 				s := storetest.Open(b, e.DSN(b))
-				ids := tenants(b, s, n)
+				ids := tenants(b, s, c.tenants)
 				w := writer.New(s, writer.SystemClock{}, writer.Config{})
 				defer w.Close()
 				for _, id := range ids {
@@ -316,7 +316,7 @@ func BenchmarkWriter(b *testing.B) {
 					}
 				}
 				var seq atomic.Int64
-				b.SetParallelism(64 / max(1, runtimeProcs()))
+				b.SetParallelism(max(1, c.submitters/runtimeProcs()))
 				b.ResetTimer()
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
@@ -332,6 +332,35 @@ func BenchmarkWriter(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkRawSQLiteLimit is the machine's ceiling for what one writer batch must do at
+// least: per command one ledger entry row and one command row, inserted in transactions of
+// 64 commands on the same SQLite settings (WAL, synchronous=FULL), with nothing else.
+func BenchmarkRawSQLiteLimit(b *testing.B) {
+	s := storetest.Open(b, storetest.Engines()[0].DSN(b))
+	w := s.DB().Write()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += 64 {
+		tx, err := w.Begin()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for j := range 64 {
+			n := int64(i + j)
+			if _, err := tx.Exec(`INSERT INTO ledger_entries (tenant_id, seq, kind, amount, balance_before, balance_after, at, lot_id, ref, reason)
+				VALUES ('t', ?, 'charge', -1, 0, 0, 0, 0, '', '')`, n); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := tx.Exec(`INSERT INTO commands (tenant_id, key, kind, hash, result, at) VALUES ('t', ?, 'charge', x'00', '{}', 0)`, fmt.Sprint("c", n)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "cmds/s")
 }
 
 func retriesOf(w *writer.Writer) float64 {
