@@ -1,0 +1,210 @@
+package ingest_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/commcredits/commcredits/internal/charging"
+	"github.com/commcredits/commcredits/internal/db"
+	"github.com/commcredits/commcredits/internal/directory"
+	"github.com/commcredits/commcredits/internal/ledger"
+	"github.com/commcredits/commcredits/internal/money"
+	"github.com/commcredits/commcredits/internal/payer"
+	"github.com/commcredits/commcredits/internal/pgtest"
+	"github.com/commcredits/commcredits/internal/plans"
+	"github.com/commcredits/commcredits/internal/rating"
+	"github.com/commcredits/commcredits/internal/store"
+	"github.com/commcredits/commcredits/internal/tenant"
+	"github.com/commcredits/commcredits/internal/writer"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+var (
+	bg  = context.Background()
+	usd = money.MustCurrency("USD")
+	// now is the writer's clock; CDRs start in March 2026.
+	now    = time.Date(2026, 3, 31, 12, 0, 0, 0, time.UTC)
+	march1 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+)
+
+type fixedClock struct{}
+
+func (fixedClock) Now() time.Time { return now }
+
+const cardCSV = "prefix,destination,number_type,rate_per_minute,connection_fee,initial_increment,subsequent_increment,effective_from,blocked\n" +
+	"1,United States,fixed_or_mobile,0.01,0,60,60,2026-01-01,false\n" +
+	"44,United Kingdom,fixed_or_mobile,0.02,0,1,1,2026-01-01,false\n" +
+	"971,United Arab Emirates,mobile,0.30,0.10,30,6,2026-01-01,false\n"
+
+func env(t testing.TB) *tenant.Env {
+	t.Helper()
+	g := rating.NewRegistry()
+	if _, err := g.Import(rating.Outbound, usd, []byte(cardCSV), march1.AddDate(0, -1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	return &tenant.Env{Catalog: plans.Default(), Cards: g, CallTTL: time.Hour}
+}
+
+// setup creates n tenants ("t00", "t01", …), each with a PAYG user alice (GB) and a Domestic
+// Calling Plan user bob (US), funded with funds, and returns a writer on s.
+func setup(t testing.TB, s *store.SQL, n int, funds money.Amount) (*writer.Writer, []string) {
+	t.Helper()
+	w := writer.New(s, fixedClock{}, writer.Config{Env: env(t)})
+	t.Cleanup(func() { _ = w.Close() })
+	return w, populate(t, s, w, n, funds)
+}
+
+func populate(t testing.TB, s store.Store, w *writer.Writer, n int, funds money.Amount) []string {
+	t.Helper()
+	ids := make([]string, n)
+	for i := range ids {
+		id := fmt.Sprintf("t%02d", i)
+		ids[i] = id
+		if err := s.CreateTenant(bg, store.Tenant{ID: id, Name: id, Currency: usd, CreatedAt: march1}); err != nil {
+			t.Fatal(err)
+		}
+		for j, u := range []directory.User{
+			{ID: "alice", DisplayName: "Alice", Kind: directory.KindUser, UsageLocation: "GB", Licences: []string{"MCOEV", "MCOPSTN_PAYG", "MCOPSTNPP"}},
+			{ID: "bob", DisplayName: "Bob", Kind: directory.KindUser, UsageLocation: "US", Licences: []string{"MCOEV", "MCOPSTN1", "MCOPSTNPP"}},
+		} {
+			if _, err := w.Submit(bg, id, fmt.Sprint("user-", j), directory.PutUser{User: u}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := w.Submit(bg, id, "fund", ledger.Fund{Amount: funds, Source: "purchase"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ids
+}
+
+// genCDRs makes n CDRs over tenants in random order of start (so out of order), durations
+// 0 s to 2 h, with every unpriceable tenth record calling Japan (no rate: FREECALL).
+func genCDRs(n int, tenants []string, seed uint64) (cdrs []charging.CDR, free int) {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	for i := range n {
+		c := charging.CDR{Tenant: tenants[rng.IntN(len(tenants))], CallID: fmt.Sprintf("call-%06d", i), CallType: payer.UserOut,
+			Start: march1.Add(time.Duration(rng.Int64N(int64(29 * 24 * time.Hour)))).Truncate(time.Second)}
+		switch i % 10 {
+		case 0:
+			c.Principal, c.Caller, c.Callee = "alice", "+442071838750", "+81312345678"
+			free++
+		case 1, 2, 3:
+			c.Principal, c.Caller, c.Callee = "alice", "+442071838750", "+971501234567"
+		case 4, 5:
+			c.Principal, c.Caller, c.Callee = "alice", "+442071838750", "+442079460000"
+		default:
+			c.Principal, c.Caller, c.Callee = "bob", "+12025550100", "+12125550199"
+		}
+		switch rng.IntN(10) {
+		case 0:
+			c.Duration = 0
+		case 1:
+			c.Duration = 600 + rng.Int64N(6600)
+		default:
+			c.Duration = 1 + rng.Int64N(600)
+		}
+		if rng.IntN(2) == 0 {
+			c.End = c.Start.Add(time.Duration(c.Duration+rng.Int64N(20)) * time.Second)
+		}
+		cdrs = append(cdrs, c)
+	}
+	return cdrs, free
+}
+
+func csvOf(t testing.TB, cdrs []charging.CDR) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := charging.FormatCSV(&b, cdrs); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// state is what the database holds after an import, per tenant.
+type state struct {
+	Balance     money.Amount
+	Charged     money.Amount // the account's charge total
+	ChargeSum   money.Amount // −Σ ledger charge entries
+	ChargeCount int          // ledger charge entries
+	UsageSum    money.Amount // Σ usage.charge
+	UsageRows   int
+	FreeRows    int // usage rows with capability FREECALL
+	PoolSeconds int64
+}
+
+func dbState(t testing.TB, s *store.SQL, tenants []string) map[string]state {
+	t.Helper()
+	out := map[string]state{}
+	for _, id := range tenants {
+		a, err := s.Account(bg, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ledger.Check(a); err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		st := state{Balance: a.Balance, Charged: a.Totals.Charged}
+		es, err := s.Entries(bg, id, 0, 1<<30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			if e.Kind == ledger.EntryCharge {
+				st.ChargeSum -= e.Amount
+				st.ChargeCount++
+			}
+		}
+		out[id] = st
+	}
+	const q = `SELECT tenant_id, COALESCE(SUM(charge), 0), COUNT(*), COALESCE(SUM(CASE WHEN capability = 'FREECALL' THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(pool_seconds), 0) FROM usage GROUP BY tenant_id`
+	add := func(id string, sum int64, n, free int, pool int64) {
+		st := out[id]
+		st.UsageSum, st.UsageRows, st.FreeRows, st.PoolSeconds = money.Amount(sum), n, free, pool
+		out[id] = st
+	}
+	switch d := s.DB(); d.Kind() {
+	case db.SQLite:
+		rows, err := d.Read().QueryContext(bg, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			var sum, pool int64
+			var n, free int
+			if err := rows.Scan(&id, &sum, &n, &free, &pool); err != nil {
+				t.Fatal(err)
+			}
+			add(id, sum, n, free, pool)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+	default:
+		rows, err := d.Pool().Query(bg, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			var sum, pool, n, free int64
+			if err := rows.Scan(&id, &sum, &n, &free, &pool); err != nil {
+				t.Fatal(err)
+			}
+			add(id, sum, int(n), int(free), pool)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
