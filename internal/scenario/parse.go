@@ -1084,6 +1084,12 @@ func (p *parser) cdr(st *Step, line []byte) *Error {
 	if e := p.setCommon(st, &c, false); e != nil {
 		return e
 	}
+	if raw, ok := obj["duration_seconds"]; ok {
+		var n json.Number
+		if err := json.Unmarshal(raw, &n); err != nil {
+			return &Error{Line: st.Line, Field: "cdr.duration_seconds", Msg: fmt.Sprintf("want whole seconds, got %s", raw)}
+		}
+	}
 	obj["tenant"], _ = json.Marshal(st.Tenant)
 	_, hasStart := obj["start"]
 	if !hasStart {
