@@ -65,6 +65,8 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, h hoo
 		return cmdServe(ctx, rest, stdout, stderr, h)
 	case "migrate":
 		return cmdMigrate(ctx, rest, stdout, stderr, h)
+	case "cdr":
+		return cmdCDR(ctx, rest, stdout, stderr, h)
 	case "simulate":
 		return cmdSimulate(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":

@@ -139,7 +139,11 @@ func (e LineError) String() string {
 	if e.Field != "" {
 		s += e.Field + ": "
 	}
-	return s + e.Msg
+	s += e.Msg
+	if e.Field == "" && e.Tenant != "" {
+		s += fmt.Sprintf(" (tenant %q, call %q)", e.Tenant, e.CallID)
+	}
+	return s
 }
 
 // Total is what one tenant's booked records charged in one currency.
