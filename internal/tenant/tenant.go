@@ -209,6 +209,29 @@ type Result struct {
 	Replayed bool `json:"replayed,omitempty"`
 }
 
+// Record is what the command's idempotency record keeps of r: the figures a replay
+// answers with, without the parts that are stored elsewhere anyway (ledger entries, the
+// usage row, the full priced authorization).
+func (r Result) Record() Result {
+	if r.Ledger != nil {
+		l := *r.Ledger
+		l.Entries, l.Lots, l.Reservation, l.Closed = nil, nil, nil, nil
+		r.Ledger = &l
+	}
+	if r.Settlement != nil {
+		st := *r.Settlement
+		st.Usage = charging.UsageRow{}
+		r.Settlement = &st
+	}
+	if r.Priced != nil {
+		p := charging.Priced{FreeCall: r.Priced.FreeCall, Review: r.Priced.Review, Settlement: r.Priced.Settlement}
+		p.CDR = charging.CDR{Tenant: r.Priced.CDR.Tenant, CallID: r.Priced.CDR.CallID, Leg: r.Priced.CDR.Leg}
+		p.Settlement.Usage = charging.UsageRow{}
+		r.Priced = &p
+	}
+	return r
+}
+
 // Effects are what storage must write for one command.
 type Effects struct {
 	Entries []ledger.Entry

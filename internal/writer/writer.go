@@ -328,7 +328,7 @@ func (sh *shard) apply(ctx context.Context, tx store.Tx, batch []*request, looku
 		m.add(&eff)
 		r.res, r.err = Result{Result: res, Replayed: res.Replayed}, err
 		if err == nil && r.key != "" {
-			body, err := json.Marshal(res)
+			body, err := json.Marshal(res.Record())
 			if err != nil {
 				return order, fmt.Errorf("result of %q: %w", r.key, err)
 			}
