@@ -63,24 +63,33 @@ func populate(t testing.TB, s store.Store, w *writer.Writer, n int, funds money.
 	t.Helper()
 	ids := make([]string, n)
 	for i := range ids {
-		id := fmt.Sprintf("t%02d", i)
-		ids[i] = id
+		ids[i] = fmt.Sprintf("t%02d", i)
+	}
+	if err := populateIDs(s, w, ids, funds); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// populateIDs creates the tenants ids with users alice and bob, funded with funds.
+func populateIDs(s store.Store, w *writer.Writer, ids []string, funds money.Amount) error {
+	for _, id := range ids {
 		if err := s.CreateTenant(bg, store.Tenant{ID: id, Name: id, Currency: usd, CreatedAt: march1}); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		for j, u := range []directory.User{
 			{ID: "alice", DisplayName: "Alice", Kind: directory.KindUser, UsageLocation: "GB", Licences: []string{"MCOEV", "MCOPSTN_PAYG", "MCOPSTNPP"}},
 			{ID: "bob", DisplayName: "Bob", Kind: directory.KindUser, UsageLocation: "US", Licences: []string{"MCOEV", "MCOPSTN1", "MCOPSTNPP"}},
 		} {
 			if _, err := w.Submit(bg, id, fmt.Sprint("user-", j), directory.PutUser{User: u}); err != nil {
-				t.Fatal(err)
+				return err
 			}
 		}
 		if _, err := w.Submit(bg, id, "fund", ledger.Fund{Amount: funds, Source: "purchase"}); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
-	return ids
+	return nil
 }
 
 // genCDRs makes n CDRs over tenants in random order of start (so out of order), durations
