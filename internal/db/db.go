@@ -63,6 +63,40 @@ type DB struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// SQLite checkpoints, on a connection of their own.
+	checkpointer *sql.DB
+	stop         chan struct{}
+	loopDone     chan struct{}
+}
+
+// checkpointEvery is how often the WAL is copied back into the database file.
+const checkpointEvery = 250 * time.Millisecond
+
+// walRestartFrames is the WAL length (in pages) past which the checkpointer waits for a gap
+// between commits, so that the next commit starts the WAL from its beginning again.
+const walRestartFrames = 20_000
+
+// checkpointLoop copies committed WAL frames into the database file in the background.
+// PASSIVE never waits for the writer, so commits do not pay for it. Under a steady stream of
+// commits the WAL may never be caught up at the moment a commit starts, so once it is long
+// a RESTART checkpoint waits for a gap between commits and resets it.
+func (d *DB) checkpointLoop(every time.Duration) {
+	defer close(d.loopDone)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.stop:
+			_, _ = d.checkpointer.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+			return
+		case <-t.C:
+			var busy, frames, done int64
+			if err := d.checkpointer.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &done); err == nil && frames > walRestartFrames {
+				_, _ = d.checkpointer.Exec("PRAGMA wal_checkpoint(RESTART)")
+			}
+		}
+	}
 }
 
 // Option changes how Open behaves.
@@ -218,6 +252,11 @@ func openSQLite(ctx context.Context, path string, o options) (*DB, error) {
 	wq.Set("_journal_mode", "WAL")
 	wq.Set("_synchronous", "FULL")
 	wq.Set("_txlock", "immediate")
+	// A 64 MiB page cache: ledger rows are keyed by tenant, so a batch touches pages all over
+	// the tables, and the 2 MiB default missed on most of them. Checkpoints run beside the
+	// writer (checkpointLoop), not inside its commits.
+	wq.Add("_pragma", "cache_size(-65536)")
+	wq.Add("_pragma", "wal_autocheckpoint(0)")
 	w, err := sql.Open("sqlite", path+"?"+wq.Encode())
 	if err != nil {
 		d.Close()
@@ -255,6 +294,21 @@ func openSQLite(ctx context.Context, path string, o options) (*DB, error) {
 	r.SetMaxOpenConns(o.readConns)
 	r.SetMaxIdleConns(o.readConns)
 	d.read = r
+
+	cq := url.Values{}
+	for k, v := range common {
+		cq[k] = v
+	}
+	c, err := sql.Open("sqlite", path+"?"+cq.Encode())
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("db: open SQLite %q: %w", path, err)
+	}
+	c.SetMaxOpenConns(1)
+	d.checkpointer = c
+	d.stop = make(chan struct{})
+	d.loopDone = make(chan struct{})
+	go d.checkpointLoop(checkpointEvery)
 
 	if o.pingOnOpen {
 		if err := d.Ping(ctx); err != nil {
@@ -345,6 +399,11 @@ func (d *DB) Ping(ctx context.Context) error {
 func (d *DB) Close() error {
 	d.closeOnce.Do(func() {
 		var errs []error
+		if d.stop != nil {
+			close(d.stop)
+			<-d.loopDone
+			errs = append(errs, d.checkpointer.Close())
+		}
 		if d.read != nil {
 			errs = append(errs, d.read.Close())
 		}

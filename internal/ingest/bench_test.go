@@ -62,7 +62,7 @@ func BenchmarkImportCSV(b *testing.B) {
 		}
 	}
 	s := storetest.Open(b, sqlite.DSN(b))
-	w := writer.New(s, fixedClock{}, writer.Config{Env: env(b)})
+	w := writer.New(s, fixedClock{}, writer.Config{Env: env(b), MaxBatch: 4096})
 	defer w.Close()
 	ids := populateParallel(b, s, w, nTenants)
 	var total int64
@@ -71,7 +71,7 @@ func BenchmarkImportCSV(b *testing.B) {
 		b.StopTimer()
 		data := csvOf(b, benchCDRs(nCDRs, ids, fmt.Sprint("i", i), uint64(i)))
 		b.StartTimer()
-		rep, err := ingest.Import(bg, w, bytes.NewReader(data), ingest.Options{})
+		rep, err := ingest.Import(bg, w, bytes.NewReader(data), ingest.Options{InFlight: 8192})
 		if err != nil || rep.Booked+rep.FreeCalls != nCDRs {
 			b.Fatalf("%+v %v", rep, err)
 		}
