@@ -111,7 +111,7 @@ func (f *fields) toCDR(line int) (CDR, *CDRError) {
 	}
 	c := CDR{Tenant: f.v[0], CallID: f.v[1], Leg: f.v[2], CallType: payer.CallType(f.v[3]), Principal: f.v[4],
 		Caller: f.v[5], Callee: f.v[6], ServiceNumber: f.v[7]}
-	if !knownCallType(c.CallType) {
+	if !c.CallType.Valid() {
 		return bad(3, "unknown call type %q", f.v[3])
 	}
 	var err error
@@ -145,15 +145,6 @@ func (f *fields) toCDR(line int) (CDR, *CDRError) {
 		return CDR{}, &CDRError{Line: line, Msg: "needs end or duration_seconds"}
 	}
 	return c, nil
-}
-
-func knownCallType(t payer.CallType) bool {
-	switch t {
-	case payer.UserIn, payer.UserOut, payer.UserOutTransfer, payer.UserOutForwarding, payer.UserOutConf,
-		payer.ConfIn, payer.ConfOut, payer.UcapIn, payer.UcapOut, payer.UnassignedIn:
-		return true
-	}
-	return false
 }
 
 // parseTime reads an RFC 3339 time with an offset ("2026-11-05T10:00:00Z",

@@ -11,7 +11,7 @@ import (
 // valid holds for every CDR a parser returns.
 func valid(t *testing.T, c *CDR) {
 	t.Helper()
-	if c.Tenant == "" || c.CallID == "" || !knownCallType(c.CallType) || c.Start.IsZero() {
+	if c.Tenant == "" || c.CallID == "" || !c.CallType.Valid() || c.Start.IsZero() {
 		t.Fatalf("incomplete CDR %+v", c)
 	}
 	if c.Duration < 0 || c.Duration > maxDuration {

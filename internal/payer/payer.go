@@ -27,6 +27,15 @@ const (
 	UnassignedIn      CallType = "unassigned_in"
 )
 
+// Valid reports whether t is one of the call types of domain §4.
+func (t CallType) Valid() bool {
+	switch t {
+	case UserIn, UserOut, UserOutTransfer, UserOutForwarding, UserOutConf, ConfIn, ConfOut, UcapIn, UcapOut, UnassignedIn:
+		return true
+	}
+	return false
+}
+
 // ServiceNumberType is the kind of the tenant's number an inbound call reached.
 type ServiceNumberType string
 

@@ -1037,7 +1037,7 @@ func authorizeOf(st *Step, f *callFields) (tenant.Authorize, *Error) {
 	if e := required(st, "call_type", f.CallType); e != nil {
 		return tenant.Authorize{}, e
 	}
-	if !knownCallType(payer.CallType(f.CallType)) {
+	if !payer.CallType(f.CallType).Valid() {
 		return tenant.Authorize{}, &Error{Line: st.Line, Field: st.Kind + ".call_type", Msg: fmt.Sprintf("%q is not a call type (user_in, user_out, user_out_transfer, user_out_forwarding, user_out_conf, conf_in, conf_out, ucap_in, ucap_out, unassigned_in)", f.CallType)}
 	}
 	if e := seconds(st, "initial_seconds", f.InitialSeconds, false); e != nil {
@@ -1045,15 +1045,6 @@ func authorizeOf(st *Step, f *callFields) (tenant.Authorize, *Error) {
 	}
 	return tenant.Authorize{CallID: f.CallID, Leg: f.Leg, Type: payer.CallType(f.CallType), Principal: f.Principal,
 		Caller: f.Caller, Callee: f.Callee, Service: f.ServiceNumber, InitialSeconds: f.InitialSeconds}, nil
-}
-
-func knownCallType(t payer.CallType) bool {
-	switch t {
-	case payer.UserIn, payer.UserOut, payer.UserOutTransfer, payer.UserOutForwarding, payer.UserOutConf,
-		payer.ConfIn, payer.ConfOut, payer.UcapIn, payer.UcapOut, payer.UnassignedIn:
-		return true
-	}
-	return false
 }
 
 // cdr decodes a cdr step with charging's own CDR decoder, so that the fields and their
