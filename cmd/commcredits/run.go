@@ -88,6 +88,7 @@ Commands:
   serve     open the database, apply migrations, serve HTTP until SIGINT/SIGTERM
   migrate   apply pending database migrations and exit
   simulate  run a scenario file against a fresh engine and print the final state (docs/scenarios.md)
+  cdr       cdr import FILE: book a CSV of call detail records, with progress and resume (docs/cdr.md)
   version   print the version
   help      show this help
 
