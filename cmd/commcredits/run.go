@@ -202,9 +202,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, h ho
 	// Hooks run last-registered-first: the database closes after the writer has
 	// committed every batch already queued.
 	srv.OnShutdown("database", func(context.Context) error { return d.Close() })
-	w := writer.New(store.New(d), writer.SystemClock{}, writer.Config{})
+	st := store.New(d)
+	w := writer.New(st, writer.SystemClock{}, writer.Config{})
 	srv.Registry().MustRegister(w.Collectors()...)
 	srv.OnShutdown("writer", func(context.Context) error { return w.Close() })
+	// Calls, reservations and lots that fall due are applied within seconds even for
+	// tenants that send nothing.
+	go w.Sweep(ctx, st, 5*time.Second, log)
 
 	log.Info("listening", "addr", ln.Addr().String(), "version", version)
 	if h.listening != nil {

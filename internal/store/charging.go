@@ -240,3 +240,21 @@ func loadState(ctx context.Context, q querier, id string, now time.Time) (*tenan
 	}
 	return tenant.Restore(a, d, usage, spend, calls, blocks), version, nil
 }
+
+// DueTenants lists the tenants with something due by now: a call in progress, a
+// reservation or a lot with money left past its time. A Tick applies it.
+func (s *SQL) DueTenants(ctx context.Context, now time.Time) ([]string, error) {
+	var ids []string
+	at := now.UnixNano()
+	err := each(ctx, s.read, `SELECT tenant_id FROM open_calls WHERE expires_at <= ?
+		UNION SELECT tenant_id FROM reservations WHERE expires_at <= ?
+		UNION SELECT tenant_id FROM lots WHERE remaining > 0 AND expires_at <= ?`, []any{at, at, at}, func(r rows) error {
+		var id string
+		if err := r.Scan(&id); err != nil {
+			return err
+		}
+		ids = append(ids, id)
+		return nil
+	})
+	return ids, err
+}

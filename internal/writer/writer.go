@@ -21,6 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/commcredits/commcredits/internal/ledger"
+	"github.com/commcredits/commcredits/internal/plans"
+	"github.com/commcredits/commcredits/internal/rating"
 	"github.com/commcredits/commcredits/internal/store"
 	"github.com/commcredits/commcredits/internal/tenant"
 )
@@ -114,6 +116,12 @@ func New(st store.Store, clock Clock, cfg Config) *Writer {
 	}
 	if cfg.Env == nil {
 		cfg.Env = &tenant.Env{}
+	}
+	if cfg.Env.Catalog == nil {
+		cfg.Env.Catalog = plans.Default()
+	}
+	if cfg.Env.Cards == nil {
+		cfg.Env.Cards = rating.NewRegistry() // no cards: calls that need a rate are refused, no_rate_card
 	}
 	w := &Writer{st: st, clock: clock, cfg: cfg, seed: maphash.MakeSeed(),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "commcredits_writer_batch_size",
