@@ -94,6 +94,10 @@ type State struct {
 	Blocks  map[string]charging.BlockState
 
 	pools map[plans.Month]*plans.Pools // sized from Dir, with Usage applied; rebuilt on change
+	// Derived from Calls, so that no command scans every call in progress: what each user's
+	// calls hold (counted against the spend limit), and a lower bound of the earliest expiry.
+	held       map[string]money.Amount
+	nextExpiry time.Time
 }
 
 // New returns the state of a tenant with nothing yet.
@@ -116,16 +120,40 @@ func (s *State) init() {
 	if s.Blocks == nil {
 		s.Blocks = map[string]charging.BlockState{}
 	}
+	s.held = map[string]money.Amount{}
+	for _, c := range s.Calls {
+		s.held[c.Auth.User] += c.Reserved
+		s.expiresAt(c.ExpiresAt)
+	}
+}
+
+// expiresAt lowers the bound of the earliest call expiry to t.
+func (s *State) expiresAt(t time.Time) {
+	if s.nextExpiry.IsZero() || t.Before(s.nextExpiry) {
+		s.nextExpiry = t
+	}
+}
+
+// hold adds amt to what the call holds in the ledger, keeping the user's total in step.
+func (s *State) hold(c *Call, amt money.Amount) {
+	c.Reserved += amt
+	s.heldChange(c.Auth.User, amt)
+}
+
+func (s *State) heldChange(user string, amt money.Amount) {
+	if s.held[user] += amt; s.held[user] == 0 {
+		delete(s.held, user)
+	}
 }
 
 // Restore assembles a state read from storage.
 func Restore(a *ledger.Account, d *directory.Directory, usage map[PoolRef]*PoolUse, spend map[SpendRef]money.Amount,
 	calls []*Call, blocks map[string]charging.BlockState) *State {
-	s := &State{Account: a, Dir: d, Usage: usage, Spend: spend, Blocks: blocks}
-	s.init()
+	s := &State{Account: a, Dir: d, Usage: usage, Spend: spend, Blocks: blocks, Calls: map[string]*Call{}}
 	for _, c := range calls {
 		s.Calls[c.Key] = c
 	}
+	s.init()
 	return s
 }
 
@@ -301,10 +329,16 @@ func Apply(s *State, cmd Command, now time.Time, env *Env) (Result, Effects, err
 // sweep releases calls past their TTL (their pool holds, then their reservations, which the
 // ledger's own sweep expires at the same instant).
 func (s *State) sweep(now time.Time, env *Env, eff *Effects) {
+	if len(s.Calls) == 0 || now.Before(s.nextExpiry) {
+		return
+	}
 	var expired []string
+	s.nextExpiry = time.Time{}
 	for k, c := range s.Calls {
 		if !now.Before(c.ExpiresAt) {
 			expired = append(expired, k)
+		} else {
+			s.expiresAt(c.ExpiresAt)
 		}
 	}
 	if len(expired) == 0 {
@@ -325,6 +359,7 @@ func (s *State) closeCall(c *Call, eff *Effects) {
 		s.usage(ref).Held -= c.PoolHeld
 		s.touchPool(ref, eff)
 	}
+	s.heldChange(c.Auth.User, -c.Reserved) // c.Reserved stays: the caller settles or releases it
 	delete(s.Calls, c.Key)
 	eff.Calls = append(eff.Calls, c.Key)
 }
@@ -390,15 +425,7 @@ func (s *State) context(u *directory.User, m plans.Month, env *Env) charging.Con
 }
 
 // heldBy is what the user's calls in progress hold: it counts against the spend limit.
-func (s *State) heldBy(user string) money.Amount {
-	var held money.Amount
-	for _, c := range s.Calls {
-		if c.Auth.User == user {
-			held += c.Reserved
-		}
-	}
-	return held
-}
+func (s *State) heldBy(user string) money.Amount { return s.held[user] }
 
 func policyOf(u *directory.User) charging.Policy {
 	p := charging.Policy{SpendLimit: u.SpendLimit}
@@ -469,7 +496,7 @@ func (s *State) authorize(c Authorize, now time.Time, env *Env, res *Result, eff
 		if err != nil {
 			return fmt.Errorf("reserve for %q: %w", key, err) // the decision saw the same balance
 		}
-		cl.Reserved = a.Reserve
+		s.hold(cl, a.Reserve)
 	}
 	if a.PoolHold > 0 {
 		ref := PoolRef{m, a.Pool}
@@ -478,6 +505,7 @@ func (s *State) authorize(c Authorize, now time.Time, env *Env, res *Result, eff
 		s.touchPool(ref, eff)
 	}
 	s.Calls[key] = cl
+	s.expiresAt(cl.ExpiresAt)
 	eff.Calls = append(eff.Calls, key)
 	return nil
 }
@@ -514,7 +542,7 @@ func (s *State) extend(c Extend, now time.Time, env *Env, res *Result, eff *Effe
 	// The spend limit counts this call's own reservation: Extend compares what it adds on top of it.
 	e := charging.Extend(&ctx, &cl.Auth, charging.ExtendState{GrantedSeconds: cl.Granted, PoolHeld: cl.PoolHeld, Reserved: cl.Reserved}, c.Seconds)
 	res.Extension = &e
-	cl.ExpiresAt = now.Add(env.callTTL())
+	cl.ExpiresAt = now.Add(env.callTTL()) // later than before: the lower bound still holds
 	eff.Calls = append(eff.Calls, cl.Key)
 	if cl.Reserved > 0 || e.AddReserve > 0 {
 		var r ledger.Result
@@ -527,7 +555,7 @@ func (s *State) extend(c Extend, now time.Time, env *Env, res *Result, eff *Effe
 		if err != nil {
 			return fmt.Errorf("extend %q: %w", cl.Key, err)
 		}
-		cl.Reserved += r.Granted
+		s.hold(cl, r.Granted)
 	}
 	if !e.Allowed {
 		return nil

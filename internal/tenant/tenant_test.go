@@ -3,6 +3,8 @@ package tenant
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -264,5 +266,38 @@ func TestRepeatedAuthorizeReturnsTheFirst(t *testing.T) {
 	cmd.Principal = "bob"
 	if _, _, err := Apply(s, cmd, t0, e); !errors.Is(err, ErrCallExists) {
 		t.Fatalf("same call id, another principal: %v", err)
+	}
+}
+
+// The derived holds per user and the expiry bound agree with the calls after any sequence,
+// also once the state is rebuilt from storage.
+func TestDerivedStateMatchesCalls(t *testing.T) {
+	e := env(t)
+	e.CallTTL = time.Minute
+	s := newTenant(t, e, 5000)
+	at := t0
+	for i := range 30 {
+		at = at.Add(7 * time.Second)
+		id := fmt.Sprint("c", i%7)
+		switch i % 4 {
+		case 0, 1:
+			_, _, _ = Apply(s, Authorize{CallID: id, Type: payer.UserOut, Principal: "alice", Caller: "+442071838750", Callee: "+971501234567"}, at, e)
+		case 2:
+			_, _, _ = Apply(s, Extend{CallID: id, Seconds: 60}, at, e)
+		case 3:
+			_, _, _ = Apply(s, Settle{CallID: id, Seconds: 20}, at, e)
+		}
+		check(t, s)
+		var want money.Amount
+		for _, c := range s.Calls {
+			want += c.Reserved
+		}
+		if s.heldBy("alice") != want {
+			t.Fatalf("step %d: held %d, calls hold %d", i, s.heldBy("alice"), want)
+		}
+		back := Restore(s.Account, s.Dir, s.Usage, s.Spend, slices.Collect(maps.Values(s.Calls)), s.Blocks)
+		if back.heldBy("alice") != want {
+			t.Fatalf("step %d: restored held %d", i, back.heldBy("alice"))
+		}
 	}
 }
