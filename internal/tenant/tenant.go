@@ -577,14 +577,17 @@ func (s *State) settle(c Settle, now time.Time, env *Env, res *Result, eff *Effe
 	if c.Seconds < 0 {
 		return fmt.Errorf("%w: seconds must not be negative", ErrInvalidCall)
 	}
-	st := s.finish(cl, c.Seconds, c.End, now, env, eff)
+	st, err := s.finish(cl, c.Seconds, c.End, now, env, eff)
+	if err != nil {
+		return err
+	}
 	res.Settlement = &st
 	return nil
 }
 
 // finish settles an open call: pool seconds drawn exactly, credits charged, the rest of the
 // reservation released, the usage row written.
-func (s *State) finish(cl *Call, seconds int64, end, now time.Time, env *Env, eff *Effects) charging.Settlement {
+func (s *State) finish(cl *Call, seconds int64, end, now time.Time, env *Env, eff *Effects) (charging.Settlement, error) {
 	m := plans.MonthOf(cl.Auth.Start)
 	ref := PoolRef{m, cl.Auth.Pool}
 	poolAvail := int64(0)
@@ -592,26 +595,35 @@ func (s *State) finish(cl *Call, seconds int64, end, now time.Time, env *Env, ef
 		poolAvail = s.poolsFor(m, env).Available(ref.Key) + cl.PoolHeld
 	}
 	st := charging.Settle(&cl.Auth, charging.SettleInput{Seconds: seconds, PoolAvailable: poolAvail, Reserved: cl.Reserved, End: end})
+	if err := s.book(cl.Key, cl.Reserved > 0, ref, &cl.Auth, &st, now, env, eff); err != nil {
+		return st, err
+	}
 	s.closeCall(cl, eff)
-	s.book(cl.Key, cl.Reserved > 0, ref, &cl.Auth, &st, now, env, eff)
-	return st
+	return st, nil
 }
 
-// book applies a settlement: pool seconds used, the charge on the ledger (settling the
-// call's reservation when it has one), the user's spend, the usage row.
-func (s *State) book(key string, reserved bool, ref PoolRef, a *charging.Authorization, st *charging.Settlement, now time.Time, env *Env, eff *Effects) {
+// book applies a settlement: the charge on the ledger first (settling the call's
+// reservation when it has one), then pool seconds used, the user's spend, the usage row. A
+// ledger refusal returns before anything else changed.
+func (s *State) book(key string, reserved bool, ref PoolRef, a *charging.Authorization, st *charging.Settlement, now time.Time, env *Env, eff *Effects) error {
+	var r ledger.Result
+	var err error
+	if reserved {
+		r, err = ledger.Apply(s.Account, ledger.Settle{ID: key, Amount: st.Charge}, now, env.Ledger)
+	}
+	if (!reserved || errors.Is(err, ledger.ErrUnknownReservation)) && st.Charge > 0 {
+		r, err = ledger.Apply(s.Account, ledger.Charge{Amount: st.Charge, Ref: key}, now, env.Ledger)
+	} else if errors.Is(err, ledger.ErrUnknownReservation) {
+		err = nil // nothing to charge and nothing held any more
+	}
+	eff.ledger(r)
+	if err != nil {
+		return fmt.Errorf("book %q: %w", key, err)
+	}
 	if st.PoolSeconds > 0 {
 		s.usage(ref).Used += st.PoolSeconds
 		s.touchPool(ref, eff)
 	}
-	var r ledger.Result
-	switch {
-	case reserved:
-		r, _ = ledger.Apply(s.Account, ledger.Settle{ID: key, Amount: st.Charge}, now, env.Ledger)
-	case st.Charge > 0:
-		r, _ = ledger.Apply(s.Account, ledger.Charge{Amount: st.Charge, Ref: key}, now, env.Ledger)
-	}
-	eff.ledger(r)
 	if st.Charge > 0 && a.User != "" {
 		sr := SpendRef{plans.MonthOf(a.Start), a.User}
 		s.Spend[sr] += st.Charge
@@ -624,6 +636,7 @@ func (s *State) book(key string, reserved bool, ref PoolRef, a *charging.Authori
 		}
 		eff.Usage = append(eff.Usage, u)
 	}
+	return nil
 }
 
 func (s *State) release(c Release, now time.Time, env *Env, eff *Effects) error {
@@ -646,7 +659,10 @@ func (s *State) postCDR(c charging.CDR, now time.Time, env *Env, res *Result, ef
 		return fmt.Errorf("%w: call_id is empty", ErrInvalidCall)
 	}
 	if cl, ok := s.Calls[CallKey(c.CallID, c.Leg)]; ok {
-		st := s.finish(cl, c.Duration, c.End, now, env, eff)
+		st, err := s.finish(cl, c.Duration, c.End, now, env, eff)
+		if err != nil {
+			return err
+		}
 		res.Settlement = &st
 		return nil
 	}
@@ -658,7 +674,9 @@ func (s *State) postCDR(c charging.CDR, now time.Time, env *Env, res *Result, ef
 	m := plans.MonthOf(c.Start)
 	ctx := s.context(u, m, env)
 	pr := charging.PriceCDR(&ctx, &c, p, s.Account.Currency)
+	if err := s.book(CallKey(c.CallID, c.Leg), false, PoolRef{m, pr.Authorization.Pool}, &pr.Authorization, &pr.Settlement, now, env, eff); err != nil {
+		return err
+	}
 	res.Priced = &pr
-	s.book(CallKey(c.CallID, c.Leg), false, PoolRef{m, pr.Authorization.Pool}, &pr.Authorization, &pr.Settlement, now, env, eff)
 	return nil
 }
