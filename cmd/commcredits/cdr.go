@@ -75,7 +75,26 @@ func cmdCDR(ctx context.Context, args []string, stdout, stderr io.Writer, h hook
 		fmt.Fprintf(stderr, "commcredits cdr import: "+format+"\n", a...)
 		return exitError
 	}
+	f, err := os.Open(files[0])
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer f.Close()
+
+	openCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	d, err := db.Open(openCtx, *dsn, db.WithMigrate())
+	cancel()
+	if err != nil {
+		return fail("database %s: %v", db.Redact(*dsn), err)
+	}
+	defer d.Close()
+	// The stored rate cards, then any --ratecard for this run only (not stored; use
+	// "commcredits ratecard import" to keep a card).
+	st := store.New(d)
 	reg := rating.NewRegistry()
+	if _, err := st.LoadRateCards(ctx, reg); err != nil {
+		return fail("rate cards: %v", err)
+	}
 	for _, spec := range cards {
 		parts := strings.SplitN(spec, ":", 3)
 		if len(parts) != 3 {
@@ -100,20 +119,7 @@ func cmdCDR(ctx context.Context, args []string, stdout, stderr io.Writer, h hook
 			return fail("rate card %s: %v", parts[2], err)
 		}
 	}
-	f, err := os.Open(files[0])
-	if err != nil {
-		return fail("%v", err)
-	}
-	defer f.Close()
-
-	openCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	d, err := db.Open(openCtx, *dsn, db.WithMigrate())
-	cancel()
-	if err != nil {
-		return fail("database %s: %v", db.Redact(*dsn), err)
-	}
-	defer d.Close()
-	w := writer.New(store.New(d), writer.SystemClock{}, writer.Config{Env: &tenant.Env{Catalog: plans.Default(), Cards: reg}})
+	w := writer.New(st, writer.SystemClock{}, writer.Config{Env: &tenant.Env{Catalog: plans.Default(), Cards: reg}})
 	defer w.Close()
 
 	tty := false

@@ -16,8 +16,10 @@ import (
 
 	"github.com/commcredits/commcredits/internal/api"
 	"github.com/commcredits/commcredits/internal/db"
+	"github.com/commcredits/commcredits/internal/rating"
 	"github.com/commcredits/commcredits/internal/scenario"
 	"github.com/commcredits/commcredits/internal/store"
+	"github.com/commcredits/commcredits/internal/tenant"
 	"github.com/commcredits/commcredits/internal/writer"
 )
 
@@ -65,6 +67,8 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, h hoo
 		return cmdServe(ctx, rest, stdout, stderr, h)
 	case "migrate":
 		return cmdMigrate(ctx, rest, stdout, stderr, h)
+	case "ratecard":
+		return cmdRateCard(ctx, args[1:], stdout, stderr, h)
 	case "cdr":
 		return cmdCDR(ctx, rest, stdout, stderr, h)
 	case "simulate":
@@ -88,6 +92,7 @@ Commands:
   serve     open the database, apply migrations, serve HTTP until SIGINT/SIGTERM
   migrate   apply pending database migrations and exit
   simulate  run a scenario file against a fresh engine and print the final state (docs/scenarios.md)
+  ratecard  ratecard import|list: store a rate card CSV as the next version, list versions (docs/ratecard.md)
   cdr       cdr import FILE: book a CSV of call detail records, with progress and resume (docs/cdr.md)
   version   print the version
   help      show this help
@@ -203,12 +208,22 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, h ho
 	// committed every batch already queued.
 	srv.OnShutdown("database", func(context.Context) error { return d.Close() })
 	st := store.New(d)
-	w := writer.New(st, writer.SystemClock{}, writer.Config{})
+	cards := rating.NewRegistry()
+	n, err := st.LoadRateCards(ctx, cards)
+	if err != nil {
+		log.Error("cannot start: rate cards", "err", err)
+		d.Close()
+		return exitError
+	}
+	log.Info("rate cards loaded", "versions", n)
+	w := writer.New(st, writer.SystemClock{}, writer.Config{Env: &tenant.Env{Cards: cards}})
 	srv.Registry().MustRegister(w.Collectors()...)
 	srv.OnShutdown("writer", func(context.Context) error { return w.Close() })
 	// Calls, reservations and lots that fall due are applied within seconds even for
 	// tenants that send nothing.
 	go w.Sweep(ctx, st, 5*time.Second, log)
+	// Card versions another process imports are picked up within seconds.
+	go reloadRateCards(ctx, st, cards, 10*time.Second, log)
 
 	log.Info("listening", "addr", ln.Addr().String(), "version", version)
 	if h.listening != nil {
@@ -303,4 +318,22 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return exitError
 	}
 	return exitOK
+}
+
+// reloadRateCards adds card versions stored by other processes until ctx ends.
+func reloadRateCards(ctx context.Context, st *store.SQL, cards *rating.Registry, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := st.LoadRateCards(ctx, cards); err != nil && ctx.Err() == nil {
+				log.Warn("rate cards", "err", err)
+			} else if n > 0 {
+				log.Info("rate cards loaded", "versions", n)
+			}
+		}
+	}
 }

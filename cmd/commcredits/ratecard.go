@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/commcredits/commcredits/internal/db"
+	"github.com/commcredits/commcredits/internal/money"
+	"github.com/commcredits/commcredits/internal/rating"
+	"github.com/commcredits/commcredits/internal/store"
+)
+
+// cmdRateCard imports and lists rate card versions stored in the database.
+func cmdRateCard(ctx context.Context, args []string, stdout, stderr io.Writer, h hooks) int {
+	if len(args) == 0 || (args[0] != "import" && args[0] != "list") {
+		fmt.Fprintln(stderr, "usage: commcredits ratecard import --service S --currency C [--db DSN] FILE\n       commcredits ratecard list [--db DSN] [--json]")
+		return exitUsage
+	}
+	sub := args[0]
+	fs := newFlagSet("ratecard "+sub, stderr)
+	dsn := fs.String("db", envOr(h, envDB, db.DefaultDSN), "database DSN (env "+envDB+")")
+	service := fs.String("service", "", "outbound, dial_out or toll_free (import)")
+	currency := fs.String("currency", "", "ISO 4217 currency of the card (import)")
+	asJSON := fs.Bool("json", false, "print JSON (list)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return exitUsage
+	}
+	fail := func(code int, format string, a ...any) int {
+		fmt.Fprintf(stderr, "commcredits ratecard %s: "+format+"\n", append([]any{sub}, a...)...)
+		return code
+	}
+	var svc rating.Service
+	var cur money.Currency
+	if sub == "import" {
+		var ok bool
+		if svc, ok = rating.ParseService(*service); !ok {
+			return fail(exitUsage, "--service %q: want outbound, dial_out or toll_free", *service)
+		}
+		var err error
+		if cur, err = money.LookupCurrency(*currency); err != nil {
+			return fail(exitUsage, "--currency: %v", err)
+		}
+		if fs.NArg() != 1 {
+			return fail(exitUsage, "want one FILE, got %d", fs.NArg())
+		}
+	}
+	d, err := db.Open(ctx, *dsn, db.WithMigrate())
+	if err != nil {
+		return fail(exitError, "database %s: %v", db.Redact(*dsn), err)
+	}
+	defer d.Close()
+	st := store.New(d)
+	if sub == "list" {
+		infos, err := st.RateCardVersions(ctx)
+		if err != nil {
+			return fail(exitError, "%v", err)
+		}
+		if *asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(infos)
+			return exitOK
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SERVICE\tCURRENCY\tVERSION\tROWS\tIMPORTED\tSHA-256")
+		for _, i := range infos {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", i.Service, i.Currency, i.Version, i.Rows, i.ImportedAt.Format(time.RFC3339), i.Digest[:12])
+		}
+		_ = tw.Flush()
+		return exitOK
+	}
+	data, err := os.ReadFile(fs.Arg(0))
+	if err != nil {
+		return fail(exitError, "%v", err)
+	}
+	card, err := st.ImportRateCard(ctx, rating.NewRegistry(), svc, cur, data, time.Now())
+	if err != nil {
+		return fail(exitError, "%s: nothing imported:\n%v", fs.Arg(0), err)
+	}
+	fmt.Fprintf(stdout, "%s version %d: %d rows (sha256 %s)\n", card.ID(), card.Version(), card.Len(), card.Digest())
+	return exitOK
+}
