@@ -82,6 +82,6 @@ func cmdRateCard(ctx context.Context, args []string, stdout, stderr io.Writer, h
 	if err != nil {
 		return fail(exitError, "%s: nothing imported:\n%v", fs.Arg(0), err)
 	}
-	fmt.Fprintf(stdout, "%s version %d: %d rows (sha256 %s)\n", card.ID(), card.Version(), card.Len(), card.Digest())
+	fmt.Fprintf(stdout, "stored %s: %d rows (sha256 %s)\n", card.ID(), card.Len(), card.Digest())
 	return exitOK
 }

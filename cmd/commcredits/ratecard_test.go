@@ -22,7 +22,7 @@ func TestRateCardCommand(t *testing.T) {
 		code := run(context.Background(), append([]string{"ratecard"}, args...), &out, &errb)
 		return code, out.String(), errb.String()
 	}
-	if code, out, errs := cmd("import", "--db", dsn, "--service", "outbound", "--currency", "usd", good); code != exitOK || !strings.Contains(out, "outbound/USD") || !strings.Contains(out, "version 1: 1 rows") {
+	if code, out, errs := cmd("import", "--db", dsn, "--service", "outbound", "--currency", "usd", good); code != exitOK || !strings.Contains(out, "outbound/USD") || !strings.Contains(out, "stored outbound/USD/v1: 1 rows") {
 		t.Fatalf("import: %d %q %q", code, out, errs)
 	}
 	code, _, errs := cmd("import", "--db", dsn, "--service", "outbound", "--currency", "USD", bad)
