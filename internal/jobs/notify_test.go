@@ -1,0 +1,200 @@
+package jobs_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/commcredits/commcredits/internal/db"
+	"github.com/commcredits/commcredits/internal/jobs"
+	"github.com/commcredits/commcredits/internal/money"
+	"github.com/commcredits/commcredits/internal/notify"
+)
+
+// inbox is an in-process SMTP server on loopback (as in internal/notify's tests).
+type inbox struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (in *inbox) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{in: in}, nil }
+
+type session struct{ in *inbox }
+
+func (s *session) Reset()                               {}
+func (s *session) Logout() error                        { return nil }
+func (s *session) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *session) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (s *session) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.in.mu.Lock()
+	s.in.msgs = append(s.in.msgs, string(b))
+	s.in.mu.Unlock()
+	return nil
+}
+
+func (in *inbox) all() []string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return append([]string(nil), in.msgs...)
+}
+
+// serve starts the inbox on l and stops it when the test ends.
+func (in *inbox) serve(t *testing.T, l net.Listener) {
+	srv := smtp.NewServer(in)
+	srv.Domain = "localhost"
+	srv.ReadTimeout, srv.WriteTimeout = 5*time.Second, 5*time.Second
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+}
+
+type contacts []string
+
+func (c contacts) BillingEmails(context.Context, string) ([]string, error) { return c, nil }
+
+type hooks []jobs.Endpoint
+
+func (h hooks) Endpoints(context.Context, string, notify.Type) ([]jobs.Endpoint, error) {
+	return h, nil
+}
+
+func mailer(t *testing.T, port int) *notify.SMTPSender {
+	t.Helper()
+	m, err := notify.NewSMTPSender(notify.SMTPConfig{Host: "127.0.0.1", Port: port, TLS: notify.TLSNone,
+		From: "billing@commcredits.test", Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func rechargeEvent(t *testing.T, attemptKey string) jobs.Notify {
+	t.Helper()
+	n, err := jobs.NewNotify(notify.Event{
+		ID: notify.Key(notify.RechargeSucceeded, "t-1", attemptKey), Type: notify.RechargeSucceeded,
+		TenantID: "t-1", TenantName: "Acme", At: time.Date(2025, 3, 2, 10, 0, 0, 0, time.UTC),
+		Currency: money.MustCurrency("USD"), Amount: 5000, Balance: 5312, PaymentID: "pi_1",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestNotifySendsOneEmailAndOneWebhook(t *testing.T) {
+	each(t, func(t *testing.T, d *db.DB) {
+		in := &inbox{}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.serve(t, l)
+		var (
+			mu    sync.Mutex
+			posts []string
+		)
+		hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			if err := notify.Verify("whsec", r.Header.Get(notify.SignatureHeader), body, time.Now(), 0); err != nil {
+				http.Error(w, err.Error(), http.StatusUnauthorized)
+				return
+			}
+			mu.Lock()
+			posts = append(posts, string(body))
+			mu.Unlock()
+		}))
+		t.Cleanup(hook.Close)
+
+		j := start(t, d, jobs.Config{
+			Contacts: contacts{"ap@acme.test"}, Mailer: mailer(t, l.Addr().(*net.TCPAddr).Port),
+			Webhooks: hooks{{ID: "wh1", URL: hook.URL, Secret: "whsec"}},
+		})
+		n := rechargeEvent(t, "att-1")
+		enqueue(t, d, j, n)
+		enqueue(t, d, j, n) // the same state change twice: one job
+
+		eventually(t, 15*time.Second, "an email", func() bool { return len(in.all()) > 0 })
+		eventually(t, 15*time.Second, "a webhook", func() bool { mu.Lock(); defer mu.Unlock(); return len(posts) > 0 })
+		time.Sleep(300 * time.Millisecond)
+		msgs := in.all()
+		if len(msgs) != 1 || !strings.Contains(msgs[0], "50.00 USD") || !strings.Contains(msgs[0], "ap@acme.test") {
+			t.Fatalf("%d emails, want one with 50.00 USD to ap@acme.test: %q", len(msgs), msgs)
+		}
+		mu.Lock()
+		if len(posts) != 1 || !strings.Contains(posts[0], `"amount":"50.00"`) {
+			t.Errorf("webhook posts %q, want one with amount 50.00", posts)
+		}
+		mu.Unlock()
+		log, err := j.Deliveries(context.Background(), n.DedupKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(log) != 2 || !log[0].OK || !log[1].OK || log[0].Target != "email" || log[1].Target != "webhook:wh1" || log[1].HTTPStatus != 200 {
+			t.Errorf("delivery log %+v, want email and webhook:wh1 delivered", log)
+		}
+	})
+}
+
+func TestNotifySMTPDownIsRetriedAndDeliveredOnce(t *testing.T) {
+	each(t, func(t *testing.T, d *db.DB) {
+		// A port with nothing listening yet.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+
+		j := start(t, d, jobs.Config{Contacts: contacts{"ap@acme.test"}, Mailer: mailer(t, port),
+			Backoff: func(int) time.Duration { return 200 * time.Millisecond }})
+		n := rechargeEvent(t, "att-down")
+		enqueue(t, d, j, n)
+
+		failed := func() int {
+			log, err := j.Deliveries(context.Background(), n.DedupKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := 0
+			for _, e := range log {
+				if !e.OK {
+					c++
+				}
+			}
+			return c
+		}
+		eventually(t, 15*time.Second, "two failed tries", func() bool { return failed() >= 2 })
+
+		in := &inbox{}
+		l, err = net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.serve(t, l)
+		eventually(t, 15*time.Second, "the email once the server is up", func() bool { return len(in.all()) > 0 })
+		time.Sleep(500 * time.Millisecond)
+		if got := len(in.all()); got != 1 {
+			t.Fatalf("%d emails, want 1", got)
+		}
+		log, err := j.Deliveries(context.Background(), n.DedupKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := log[len(log)-1]
+		if !last.OK || failed() < 2 || len(log) != failed()+1 || !strings.Contains(log[0].Error, "smtp") {
+			t.Errorf("delivery log %+v, want failed tries then one success", log)
+		}
+	})
+}
