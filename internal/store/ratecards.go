@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -80,8 +79,8 @@ func (s *SQL) ImportRateCard(ctx context.Context, reg *rating.Registry, svc rati
 			}
 			return err
 		})
-		if errors.Is(err, ErrConflict) && attempt < 10 {
-			continue
+		if err != nil && s.Retryable(err) && attempt < 10 {
+			continue // another process stored this version first, or PostgreSQL saw the race (40001)
 		}
 		if err != nil {
 			return nil, err
