@@ -264,7 +264,11 @@ func (s *State) Apply(ev Event, cfg *Config) (Output, error) {
 	case ManualPurchase:
 		return s.purchase(e, cfg)
 	}
-	return Output{}, fmt.Errorf("%w: event %T", ErrInvalid, ev)
+	if ev == nil {
+		return Output{}, fmt.Errorf("%w: nil event", ErrInvalid)
+	}
+	// The event's type is not named: passing ev to fmt would make every event escape.
+	return Output{}, fmt.Errorf("%w: unknown event type", ErrInvalid)
 }
 
 // OnBalance is Apply for BalanceChanged, without the interface: it sits on the settle
