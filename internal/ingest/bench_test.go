@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -78,6 +81,25 @@ func BenchmarkImportCSV(b *testing.B) {
 		total += rep.Lines
 	}
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "CDRs/s")
+	// Peak resident memory of the whole process (CDR files in memory included): with
+	// -benchtime=Nx it shows whether memory grows with the CDRs stored.
+	b.ReportMetric(float64(procStatusKB(b, "VmHWM"))/1024, "peak-RSS-MB")
+}
+
+// procStatusKB reads a kB figure of /proc/self/status.
+func procStatusKB(b *testing.B, field string) int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return n
+		}
+	}
+	b.Fatalf("no %s in /proc/self/status", field)
+	return 0
 }
 
 // populateParallel creates tenants like populate, many at a time.
