@@ -239,10 +239,12 @@ func (sh *shard) process(batch []*request) {
 	lookup := false // keys are almost always new: the insert itself detects the others
 	for attempt := 1; ; attempt++ {
 		var touched []*mutation
-		err = w.st.WriteTx(ctx, func(tx store.Tx) error {
-			var err error
-			touched, err = sh.apply(ctx, tx, batch, lookup)
-			return err
+		err = sh.guard(func() error {
+			return w.st.WriteTx(ctx, func(tx store.Tx) error {
+				var err error
+				touched, err = sh.apply(ctx, tx, batch, lookup)
+				return err
+			})
 		})
 		if err == nil {
 			for _, m := range touched {
@@ -273,6 +275,22 @@ func (sh *shard) process(batch []*request) {
 		}
 		close(r.done)
 	}
+}
+
+// ErrInternal reports a bug caught in the writer: the batch was not committed.
+var ErrInternal = errors.New("internal error")
+
+// guard runs fn and turns a panic into ErrInternal, so one bad command cannot stop the shard
+// and leave every caller waiting. The cached states may be half changed, so all are dropped
+// and reloaded from the database on their next command.
+func (sh *shard) guard(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			clear(sh.cache)
+			err = fmt.Errorf("%w: %v", ErrInternal, r)
+		}
+	}()
+	return fn()
 }
 
 // mutation collects what a batch changed for one tenant.
