@@ -680,3 +680,5 @@ func (s *State) postCDR(c charging.CDR, now time.Time, env *Env, res *Result, ef
 	res.Priced = &pr
 	return nil
 }
+
+func monthOf(c *Call) plans.Month { return plans.MonthOf(c.Auth.Start) }
