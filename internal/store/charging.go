@@ -24,6 +24,7 @@ const (
 	upsertBlockStates
 	deleteBlockStates
 	insertRefusals
+	insertOutbox
 	chargingKinds
 )
 
@@ -44,14 +45,20 @@ var chargingTexts = func() (t [chargingKinds - batchKinds][len(chunks)]string) {
 			` ON CONFLICT (tenant_id, user_id) DO UPDATE SET reason = excluded.reason, since = excluded.since`)
 		t[deleteBlockStates-batchKinds][i] = rowsText(`DELETE FROM block_states WHERE (tenant_id, user_id) IN (VALUES `, 2, n, `)`)
 		t[insertRefusals-batchKinds][i] = rowsText(`INSERT INTO refusals (tenant_id, call_id, leg, user_id, call_type, callee, reason, at) VALUES `, 8, n, ``)
+		t[insertOutbox-batchKinds][i] = rowsText(`INSERT INTO outbox (tenant_id, key, kind, body, created_at) VALUES `, 5, n,
+			` ON CONFLICT (tenant_id, key) DO NOTHING`)
 	}
 	return t
 }()
+
+const upsertRechargeState = `INSERT INTO recharge_state (tenant_id, body) VALUES (?, ?)
+	ON CONFLICT (tenant_id) DO UPDATE SET body = excluded.body`
 
 func init() {
 	for k := range chargingTexts {
 		prepared = append(prepared, chargingTexts[k][:]...)
 	}
+	prepared = append(prepared, upsertRechargeState)
 }
 
 // chargingStmts appends the statements that persist m's charging changes. Rows that
@@ -108,6 +115,21 @@ func chargingStmts(stmts []stmt, m *Mutation) ([]stmt, error) {
 	for _, r := range m.Refusals {
 		refusals = append(refusals, id, r.CallID, r.Leg, r.User, string(r.Type), r.Callee, string(r.Reason), r.At.UnixNano())
 	}
+	var outbox []any
+	for _, o := range m.Outbox {
+		body, err := json.Marshal(o)
+		if err != nil {
+			return nil, fmt.Errorf("outbox %q: %w", o.Key, err)
+		}
+		outbox = append(outbox, id, o.Key, o.Kind, string(body), m.At.UnixNano())
+	}
+	if m.Recharge {
+		body, err := json.Marshal(s.Recharge)
+		if err != nil {
+			return nil, fmt.Errorf("recharge state: %w", err)
+		}
+		stmts = append(stmts, stmt{upsertRechargeState, []any{id, string(body)}})
+	}
 	for _, p := range []struct {
 		k    batchKind
 		cols int
@@ -115,7 +137,7 @@ func chargingStmts(stmts []stmt, m *Mutation) ([]stmt, error) {
 	}{
 		{upsertPoolUsage, 8, pools}, {upsertSpend, 4, spend}, {deleteCalls, 2, closed}, {upsertCalls, 4, calls},
 		{insertUsage, 24, usage}, {insertBlockEvents, 6, events}, {deleteBlockStates, 2, unblocked},
-		{upsertBlockStates, 4, blocked}, {insertRefusals, 8, refusals},
+		{upsertBlockStates, 4, blocked}, {insertRefusals, 8, refusals}, {insertOutbox, 5, outbox},
 	} {
 		stmts = chunked(stmts, p.k, p.cols, p.args)
 	}
@@ -238,7 +260,20 @@ func loadState(ctx context.Context, q querier, id string, now time.Time) (*tenan
 	if err != nil {
 		return nil, 0, err
 	}
-	return tenant.Restore(a, d, usage, spend, calls, blocks), version, nil
+	st := tenant.Restore(a, d, usage, spend, calls, blocks)
+	err = each(ctx, q, `SELECT body FROM recharge_state WHERE tenant_id = ?`, []any{id}, func(r rows) error {
+		var body string
+		if err := r.Scan(&body); err != nil {
+			return err
+		}
+		return json.Unmarshal([]byte(body), st.Recharge)
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("recharge state of %q: %w", id, err)
+	}
+	// The balance the policy saw last is the account's: every change it saw came from it.
+	st.Recharge.Balance, st.Recharge.Available = a.Balance, a.Available()
+	return st, version, nil
 }
 
 // DueTenants lists the tenants with something due by now: a call in progress, a
@@ -257,4 +292,19 @@ func (s *SQL) DueTenants(ctx context.Context, now time.Time) ([]string, error) {
 		return nil
 	})
 	return ids, err
+}
+
+// PendingOutbox lists a tenant's outbox items not yet done, oldest first.
+func (s *SQL) PendingOutbox(ctx context.Context, id string) ([]tenant.OutboxItem, error) {
+	var out []tenant.OutboxItem
+	err := each(ctx, s.read, `SELECT key, kind FROM outbox WHERE tenant_id = ? AND done_at IS NULL ORDER BY created_at, key`,
+		[]any{id}, func(r rows) error {
+			var o tenant.OutboxItem
+			if err := r.Scan(&o.Key, &o.Kind); err != nil {
+				return err
+			}
+			out = append(out, o)
+			return nil
+		})
+	return out, err
 }

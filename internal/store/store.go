@@ -69,6 +69,8 @@ type Mutation struct {
 	Usage       []charging.UsageRow
 	BlockEvents []charging.BlockEvent
 	Refusals    []tenant.Refusal
+	Recharge    bool // State.Recharge changed
+	Outbox      []tenant.OutboxItem
 }
 
 // Tx is the writer's view of one transaction.

@@ -16,8 +16,10 @@ import (
 	"github.com/commcredits/commcredits/internal/directory"
 	"github.com/commcredits/commcredits/internal/ledger"
 	"github.com/commcredits/commcredits/internal/money"
+	"github.com/commcredits/commcredits/internal/notify"
 	"github.com/commcredits/commcredits/internal/payer"
 	"github.com/commcredits/commcredits/internal/plans"
+	"github.com/commcredits/commcredits/internal/recharge"
 )
 
 // Errors of call commands; ledger and directory errors pass through unchanged.
@@ -36,6 +38,9 @@ type Env struct {
 	Pools          plans.SizeOptions
 	MaxCallSeconds int64         // 0: charging.DefaultMaxCallSeconds
 	CallTTL        time.Duration // a call not extended or settled within it is released; 0: 2 minutes
+	// Recharge is the operator's funding policy (minimum purchase, retries); its Currency is
+	// set per tenant.
+	Recharge recharge.Config
 }
 
 func (e *Env) callTTL() time.Duration {
@@ -92,6 +97,8 @@ type State struct {
 	Spend   map[SpendRef]money.Amount
 	Calls   map[string]*Call
 	Blocks  map[string]charging.BlockState
+	// Recharge is the auto-recharge and funding state: settings, the attempt in flight.
+	Recharge *recharge.State
 
 	pools map[plans.Month]*plans.Pools // sized from Dir, with Usage applied; rebuilt on change
 	// Derived from Calls, so that no command scans every call in progress: what each user's
@@ -119,6 +126,10 @@ func (s *State) init() {
 	}
 	if s.Blocks == nil {
 		s.Blocks = map[string]charging.BlockState{}
+	}
+	if s.Recharge == nil {
+		s.Recharge = recharge.New(s.Account.Tenant)
+		s.Recharge.Balance, s.Recharge.Available = s.Account.Balance, s.Account.Available()
 	}
 	s.held = map[string]money.Amount{}
 	for _, c := range s.Calls {
@@ -203,6 +214,34 @@ type PostCDR struct {
 	CDR charging.CDR `json:"cdr"`
 }
 
+// SetAutoRecharge replaces the auto-recharge settings; IfVersion must be the current
+// settings version (optimistic concurrency).
+type SetAutoRecharge struct {
+	Settings  recharge.Settings `json:"settings"`
+	IfVersion int64             `json:"if_version"`
+}
+
+// SetPaymentMethod puts a payment method on file: a card ("pm_…", with its expiry) or an
+// enterprise agreement ("ea:<agreement>[:<po>]"). It lifts a suspension.
+type SetPaymentMethod struct {
+	Method   string `json:"method"`
+	ExpMonth int    `json:"exp_month,omitempty"`
+	ExpYear  int    `json:"exp_year,omitempty"`
+	Brand    string `json:"brand,omitempty"`
+	Last4    string `json:"last4,omitempty"`
+}
+
+// AddFunds buys Amount with Method (the method on file when empty). An enterprise
+// agreement is invoiced and credited at once; a card purchase is credited when paid.
+type AddFunds struct {
+	Amount money.Amount `json:"amount"`
+	Method string       `json:"method,omitempty"`
+}
+
+func (SetAutoRecharge) Name() string  { return "set_auto_recharge" }
+func (SetPaymentMethod) Name() string { return "set_payment_method" }
+func (AddFunds) Name() string         { return "add_funds" }
+
 func (Authorize) Name() string { return "authorize" }
 func (Extend) Name() string    { return "extend_call" }
 func (Settle) Name() string    { return "settle_call" }
@@ -262,8 +301,12 @@ func (r Result) Record() Result {
 
 // Effects are what storage must write for one command.
 type Effects struct {
-	Entries []ledger.Entry
-	Lots    []ledger.Lot // snapshots, later ones win
+	// Recharge: the recharge state changed; Outbox: what must leave the engine after the
+	// commit (payment attempts, retries, notifications), in order.
+	Recharge bool
+	Outbox   []OutboxItem
+	Entries  []ledger.Entry
+	Lots     []ledger.Lot // snapshots, later ones win
 	// Reservations are the ids of reservations opened, changed or closed: storage writes
 	// each as the account now has it, or deletes it.
 	Reservations []string
@@ -274,6 +317,15 @@ type Effects struct {
 	Usage        []charging.UsageRow
 	Blocks       []charging.BlockEvent
 	Refusals     []Refusal
+}
+
+// OutboxItem is one side effect to run after the commit: a payment action of the recharge
+// policy, or a notification. Key deduplicates it.
+type OutboxItem struct {
+	Key    string          `json:"key"`
+	Kind   string          `json:"kind"` // "start_attempt", "schedule_retry", "failed", "alert", "notify"
+	Action recharge.Action `json:"action,omitempty"`
+	Event  *notify.Event   `json:"event,omitempty"`
 }
 
 func (e *Effects) ledger(r ledger.Result) {
@@ -311,6 +363,13 @@ func Apply(s *State, cmd Command, now time.Time, env *Env) (Result, Effects, err
 		err = s.release(c, now, env, &eff)
 	case PostCDR:
 		err = s.postCDR(c.CDR, now, env, &res, &eff)
+	case SetAutoRecharge:
+		err = s.funding(recharge.SettingsUpdated{Settings: c.Settings, IfVersion: c.IfVersion, At: now}, now, env, &eff)
+	case SetPaymentMethod:
+		err = s.funding(recharge.PaymentMethodUpdated{Method: c.Method, Expiry: recharge.CardExpiry{Month: c.ExpMonth, Year: c.ExpYear},
+			Brand: c.Brand, Last4: c.Last4, At: now}, now, env, &eff)
+	case AddFunds:
+		err = s.funding(recharge.ManualPurchase{Amount: c.Amount, Method: c.Method, At: now}, now, env, &eff)
 	case nil:
 		err = fmt.Errorf("%w: nil command", ledger.ErrInvalidCommand)
 	default:
@@ -322,8 +381,68 @@ func Apply(s *State, cmd Command, now time.Time, env *Env) (Result, Effects, err
 			s.pools = nil // licences or usage locations may have changed pool sizes
 		}
 	}
+	if len(eff.Entries) > 0 || len(eff.Reservations) > 0 {
+		// After any change of the balance or of what is available: auto-recharge and the
+		// balance notifications. It runs for refused commands too (their expiries count).
+		s.balanceChanged(now, env, &eff)
+	}
 	res.Balance, res.Available = s.Account.Balance, s.Account.Available()
 	return res, eff, err
+}
+
+func (s *State) rechargeConfig(env *Env) *recharge.Config {
+	cfg := env.Recharge
+	cfg.Currency = s.Account.Currency
+	return &cfg
+}
+
+// funding applies a funding event of the recharge policy.
+func (s *State) funding(ev recharge.Event, now time.Time, env *Env, eff *Effects) error {
+	out, err := s.Recharge.Apply(ev, s.rechargeConfig(env))
+	if err != nil {
+		return err
+	}
+	eff.Recharge = true
+	return s.follow(out, now, env, eff)
+}
+
+// balanceChanged tells the recharge policy about the balance now.
+func (s *State) balanceChanged(now time.Time, env *Env, eff *Effects) {
+	a := s.Account
+	out := s.Recharge.OnBalance(recharge.BalanceChanged{Balance: a.Balance, Available: a.Available(), Seq: a.NextSeq - 1, At: now},
+		s.rechargeConfig(env))
+	if len(out.Actions)+len(out.Events) > 0 {
+		eff.Recharge = true
+		_ = s.follow(out, now, env, eff) // a Credit of the policy's own making cannot be refused
+	}
+}
+
+// follow carries out the policy's output: credits are booked now, everything else leaves
+// through the outbox after the commit.
+func (s *State) follow(out recharge.Output, now time.Time, env *Env, eff *Effects) error {
+	for _, act := range out.Actions {
+		switch a := act.(type) {
+		case recharge.Credit:
+			r, err := ledger.Apply(s.Account, ledger.Fund{Amount: a.Amount, Source: a.Source, Ref: a.Ref}, now, env.Ledger)
+			eff.ledger(r)
+			if err != nil {
+				return fmt.Errorf("credit %s: %w", a.AttemptID, err)
+			}
+		case recharge.StartAttempt:
+			eff.Outbox = append(eff.Outbox, OutboxItem{Key: "pay:" + a.Key, Kind: "start_attempt", Action: a})
+		case recharge.ScheduleRetry:
+			eff.Outbox = append(eff.Outbox, OutboxItem{Key: "retry:" + a.Key, Kind: "schedule_retry", Action: a})
+		case recharge.Failed:
+			eff.Outbox = append(eff.Outbox, OutboxItem{Key: "failed:" + a.AttemptID, Kind: "failed", Action: a})
+		case recharge.Alert:
+			eff.Outbox = append(eff.Outbox, OutboxItem{Key: "alert:" + a.Key + ":" + a.Code, Kind: "alert", Action: a})
+		}
+	}
+	for i := range out.Events {
+		ev := out.Events[i]
+		eff.Outbox = append(eff.Outbox, OutboxItem{Key: "notify:" + ev.ID, Kind: "notify", Event: &ev})
+	}
+	return nil
 }
 
 // sweep releases calls past their TTL (their pool holds, then their reservations, which the
