@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/commcredits/commcredits/internal/ledger"
+	"github.com/commcredits/commcredits/internal/payment"
 	"github.com/commcredits/commcredits/internal/recharge"
 )
 
@@ -84,5 +85,59 @@ func TestAddFundsAndBalanceZero(t *testing.T) {
 	if _, _, err := Apply(s, SetAutoRecharge{Settings: recharge.Settings{Enabled: true, Trigger: 1000, Amount: 5000, PaymentMethod: "ea:AG-1"},
 		IfVersion: s.Recharge.Settings.Version + 7}, t0, e); !errors.Is(err, recharge.ErrConflict) {
 		t.Fatalf("stale settings version: %v", err)
+	}
+}
+
+func outboxKeys(items []OutboxItem) []string {
+	var keys []string
+	for _, o := range items {
+		keys = append(keys, o.Key)
+	}
+	return keys
+}
+
+// Payment outcomes come back as PaymentReport and RetryDue: an unknown outcome retries the
+// same charge key under a new outbox key, a success credits once, and late, duplicate or
+// foreign reports change nothing.
+func TestPaymentReportAndRetryDue(t *testing.T) {
+	e := env(t)
+	s := newTenant(t, e, 1050)
+	run(t, s, e, SetPaymentMethod{Method: "pm_card_visa", ExpMonth: 12, ExpYear: 2030}, t0)
+	run(t, s, e, SetAutoRecharge{Settings: recharge.Settings{Enabled: true, Trigger: 1000, Amount: 5000, PaymentMethod: "pm_card_visa"},
+		IfVersion: s.Recharge.Settings.Version}, t0)
+	_, eff := run(t, s, e, ledger.Charge{Amount: 100}, t0)
+	key := "recharge:" + s.Account.Tenant + ":1:1"
+	if k := outboxKeys(eff.Outbox); len(k) != 1 || k[0] != "pay:"+key {
+		t.Fatalf("outbox after the crossing: %v", k)
+	}
+	if got := (PaymentReport{Key: key}).IdempotencyKey(); got != "report:"+key {
+		t.Fatalf("idempotency key %q", got)
+	}
+
+	_, eff = run(t, s, e, PaymentReport{Key: key, Kind: payment.KindUnknownOutcome, Code: "network_error"}, t0.Add(time.Second))
+	if k := outboxKeys(eff.Outbox); len(k) != 1 || k[0] != "retry:"+key+"#u1" {
+		t.Fatalf("outbox after an unknown outcome: %v", k)
+	}
+	_, eff = run(t, s, e, RetryDue{Key: key}, t0.Add(time.Minute))
+	if k := outboxKeys(eff.Outbox); len(k) != 1 || k[0] != "pay:"+key+"#u1" {
+		t.Fatalf("outbox after RetryDue: %v", k)
+	}
+	if _, eff = run(t, s, e, RetryDue{Key: key}, t0.Add(time.Minute)); len(eff.Outbox) != 0 {
+		t.Fatalf("a second RetryDue: %v", outboxKeys(eff.Outbox))
+	}
+
+	_, eff = run(t, s, e, PaymentReport{Key: key, Succeeded: true, PaymentID: "pi_1"}, t0.Add(2*time.Minute))
+	if s.Account.Totals.Funded != 1050+5000 || s.Account.Balance != 950+5000 || s.Recharge.InFlight != nil {
+		t.Fatalf("after success: funded %d balance %d in flight %v", s.Account.Totals.Funded, s.Account.Balance, s.Recharge.InFlight)
+	}
+	if outboxKinds(eff.Outbox)["recharge_succeeded"] != 1 {
+		t.Fatalf("outbox after success: %v", outboxKinds(eff.Outbox))
+	}
+	if _, eff = run(t, s, e, PaymentReport{Key: key, Succeeded: true, PaymentID: "pi_1"}, t0.Add(3*time.Minute)); len(eff.Outbox) != 0 ||
+		s.Account.Totals.Funded != 6050 {
+		t.Fatalf("a late report credited again: funded %d, outbox %v", s.Account.Totals.Funded, outboxKeys(eff.Outbox))
+	}
+	if _, _, err := Apply(s, PaymentReport{Key: "recharge:other:1:1", Succeeded: true}, t0, e); !errors.Is(err, recharge.ErrUnknownAttempt) {
+		t.Fatalf("a foreign key: %v", err)
 	}
 }

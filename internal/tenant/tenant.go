@@ -18,6 +18,7 @@ import (
 	"github.com/commcredits/commcredits/internal/money"
 	"github.com/commcredits/commcredits/internal/notify"
 	"github.com/commcredits/commcredits/internal/payer"
+	"github.com/commcredits/commcredits/internal/payment"
 	"github.com/commcredits/commcredits/internal/plans"
 	"github.com/commcredits/commcredits/internal/recharge"
 )
@@ -238,6 +239,38 @@ type AddFunds struct {
 	Method string       `json:"method,omitempty"`
 }
 
+// PaymentReport is the final outcome of the card charge with idempotency key Key, as the
+// payment job saw it: Succeeded with the provider's PaymentID, or failed with Kind
+// (payment.KindOf of the error), Code and Reason. A report for a key that is no longer in
+// flight is a no-op (late or duplicate); a key the tenant never issued is refused with
+// recharge.ErrUnknownAttempt.
+type PaymentReport struct {
+	Key       string       `json:"key"`
+	Succeeded bool         `json:"succeeded,omitempty"`
+	PaymentID string       `json:"payment_id,omitempty"`
+	Kind      payment.Kind `json:"kind,omitempty"`
+	Code      string       `json:"code,omitempty"`
+	Reason    string       `json:"reason,omitempty"`
+}
+
+// RetryDue says that the time of a scheduled retry of the charge with Key has come; the
+// policy then starts the charge again (a new start_attempt in the outbox).
+type RetryDue struct {
+	Key string `json:"key"`
+}
+
+func (PaymentReport) Name() string { return "payment_report" }
+func (RetryDue) Name() string      { return "retry_due" }
+
+// IdempotencyKey: one report per charge key; a job that reports twice (a crash after the
+// report) replays the first result.
+func (c PaymentReport) IdempotencyKey() string { return "report:" + c.Key }
+
+// StateKeyed: the recharge policy itself ignores a RetryDue for a key that is not waiting
+// (already retried, finished, cancelled), and the same key may legitimately be retried more
+// than once after successive unknown outcomes, so no command record is kept.
+func (RetryDue) StateKeyed() {}
+
 func (SetAutoRecharge) Name() string  { return "set_auto_recharge" }
 func (SetPaymentMethod) Name() string { return "set_payment_method" }
 func (AddFunds) Name() string         { return "add_funds" }
@@ -370,6 +403,14 @@ func Apply(s *State, cmd Command, now time.Time, env *Env) (Result, Effects, err
 			Brand: c.Brand, Last4: c.Last4, At: now}, now, env, &eff)
 	case AddFunds:
 		err = s.funding(recharge.ManualPurchase{Amount: c.Amount, Method: c.Method, At: now}, now, env, &eff)
+	case PaymentReport:
+		if c.Succeeded {
+			err = s.funding(recharge.AttemptSucceeded{Key: c.Key, PaymentID: c.PaymentID, At: now}, now, env, &eff)
+		} else {
+			err = s.funding(recharge.AttemptFailed{Key: c.Key, Kind: c.Kind, Code: c.Code, Reason: c.Reason, At: now}, now, env, &eff)
+		}
+	case RetryDue:
+		err = s.funding(recharge.RetryDue{Key: c.Key, At: now}, now, env, &eff)
 	case nil:
 		err = fmt.Errorf("%w: nil command", ledger.ErrInvalidCommand)
 	default:
@@ -429,9 +470,9 @@ func (s *State) follow(out recharge.Output, now time.Time, env *Env, eff *Effect
 				return fmt.Errorf("credit %s: %w", a.AttemptID, err)
 			}
 		case recharge.StartAttempt:
-			eff.Outbox = append(eff.Outbox, OutboxItem{Key: "pay:" + a.Key, Kind: "start_attempt", Action: a})
+			eff.Outbox = append(eff.Outbox, OutboxItem{Key: "pay:" + a.Key + s.unknowns(a.Key), Kind: "start_attempt", Action: a})
 		case recharge.ScheduleRetry:
-			eff.Outbox = append(eff.Outbox, OutboxItem{Key: "retry:" + a.Key, Kind: "schedule_retry", Action: a})
+			eff.Outbox = append(eff.Outbox, OutboxItem{Key: "retry:" + a.Key + s.unknowns(a.Key), Kind: "schedule_retry", Action: a})
 		case recharge.Failed:
 			eff.Outbox = append(eff.Outbox, OutboxItem{Key: "failed:" + a.AttemptID, Kind: "failed", Action: a})
 		case recharge.Alert:
@@ -443,6 +484,16 @@ func (s *State) follow(out recharge.Output, now time.Time, env *Env, eff *Effect
 		eff.Outbox = append(eff.Outbox, OutboxItem{Key: "notify:" + ev.ID, Kind: "notify", Event: &ev})
 	}
 	return nil
+}
+
+// unknowns tells apart the outbox keys of the same charge key retried after unknown
+// outcomes ("#u<n>" after the n-th): those retries use the same key, and the outbox would
+// otherwise drop them as duplicates of the first attempt.
+func (s *State) unknowns(key string) string {
+	if a := s.Recharge.InFlight; a != nil && a.Key == key && a.Unknowns > 0 {
+		return fmt.Sprintf("#u%d", a.Unknowns)
+	}
+	return ""
 }
 
 // sweep releases calls past their TTL (their pool holds, then their reservations, which the
