@@ -246,3 +246,37 @@ func TestDispatchAgainAfterCrashEnqueuesOnce(t *testing.T) {
 		}
 	})
 }
+
+// A soft decline waits in the outbox as a retry; once due, the dispatcher sends RetryDue,
+// the policy asks for the next key, and that charge is credited.
+func TestRechargeLoopSoftDeclineThenRetry(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dsn string, s *store.SQL) {
+		ctx := context.Background()
+		l := start(t, s, payment.NewFake(payment.Decline("insufficient_funds"), payment.Succeed))
+		if _, err := l.w.Submit(ctx, tid, "charge-1", ledger.Charge{Amount: 100}); err != nil {
+			t.Fatal(err)
+		}
+		l.until(t, "retry scheduled", func() bool {
+			rows, err := s.PendingOutboxRows(ctx, 100, "schedule_retry")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(rows) == 1
+		})
+		if a := l.account(t); a.Totals.Funded != 1050 {
+			t.Fatalf("funded %d before the retry", a.Totals.Funded)
+		}
+		l.d.Now = func() time.Time { return time.Now().Add(time.Hour) } // the 30 min back-off has passed
+		l.until(t, "recharge credited", func() bool { return l.account(t).Totals.Funded >= 1050+5000 })
+		if a := l.account(t); a.Totals.Funded != 6050 || a.Balance != 5950 {
+			t.Fatalf("funded %d, balance %d", a.Totals.Funded, a.Balance)
+		}
+		charges := l.fake.Charges()
+		if len(charges) != 1 || charges[0].Request.IdempotencyKey != "recharge:"+tid+":1:2" {
+			t.Fatalf("charges: %+v; want one under the attempt's second key", charges)
+		}
+		if got := l.notified(t); got[notify.RechargeFailed] != 1 || got[notify.RechargeSucceeded] != 1 {
+			t.Fatalf("notifications enqueued: %v", got)
+		}
+	})
+}
