@@ -92,7 +92,8 @@ type Extension struct {
 }
 
 // Extend decides how much more to hold for more seconds of a call in progress, given the
-// tenant's state now (ctx.Available, ctx.Pools without this call's hold, ctx.Policy). The new
+// tenant's state now: ctx.Available, ctx.Policy, and ctx.Pools with every hold counted as
+// used, this call's included, so that what a pool has left is what it can add. The new
 // grant is capped by the maximum call length and by what the pool and the balance can pay;
 // what credits pay is priced like Settle prices it, so that holding AddReserve covers a call
 // lasting up to GrantedSeconds.

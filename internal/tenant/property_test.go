@@ -10,6 +10,7 @@ import (
 	"github.com/commcredits/commcredits/internal/ledger"
 	"github.com/commcredits/commcredits/internal/money"
 	"github.com/commcredits/commcredits/internal/payer"
+	"github.com/commcredits/commcredits/internal/plans"
 	"pgregory.net/rapid"
 )
 
@@ -101,6 +102,10 @@ func checkHolds(rt *rapid.T, s *State) {
 	for ref, u := range s.Usage {
 		if u.Held != held[ref] || u.Held < 0 || u.Used < 0 {
 			rt.Fatalf("pool %v: %+v, calls hold %d", ref, u, held[ref])
+		}
+		// The directory does not change here, so no pool may pay or hold more than its size.
+		if p, ok := s.poolsFor(ref.Month, &Env{Catalog: plans.Default()}).Get(ref.Key); ok && u.Used+u.Held > p.TotalSeconds {
+			rt.Fatalf("pool %v: used %d + held %d > %d", ref, u.Used, u.Held, p.TotalSeconds)
 		}
 	}
 }

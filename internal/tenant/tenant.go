@@ -454,7 +454,9 @@ func (s *State) balanceChanged(now time.Time, env *Env, eff *Effects) {
 		s.rechargeConfig(env))
 	if len(out.Actions)+len(out.Events) > 0 {
 		eff.Recharge = true
-		_ = s.follow(out, now, env, eff) // a Credit of the policy's own making cannot be refused
+		// The policy bounds every amount to what the ledger accepts, so no Credit it makes
+		// can be refused: there is no error to act on.
+		_ = s.follow(out, now, env, eff)
 	}
 }
 
@@ -700,16 +702,11 @@ func (s *State) extend(c Extend, now time.Time, env *Env, res *Result, eff *Effe
 		return fmt.Errorf("%w: seconds must not be negative", ErrInvalidCall)
 	}
 	m := plans.MonthOf(cl.Auth.Start)
+	// The pools count every hold as used, this call's too, so what they have left is what
+	// they can add; likewise the spend limit counts this call's reservation, and Extend
+	// compares only what it adds on top.
 	ctx := s.context(s.Dir.Users[cl.Auth.User], m, env)
-	// Extend reads the pools without this call's own hold, and the spend without its reservation.
 	ref := PoolRef{m, cl.Auth.Pool}
-	if cl.PoolHeld > 0 {
-		p, _ := ctx.Pools.Get(ref.Key)
-		p.UsedSeconds -= cl.PoolHeld
-		ctx.Pools.Set(ref.Key, p)
-		defer s.touchPool(ref, &Effects{}) // restore the cached pool from Usage
-	}
-	// The spend limit counts this call's own reservation: Extend compares what it adds on top of it.
 	e := charging.Extend(&ctx, &cl.Auth, charging.ExtendState{GrantedSeconds: cl.Granted, PoolHeld: cl.PoolHeld, Reserved: cl.Reserved}, c.Seconds)
 	res.Extension = &e
 	cl.ExpiresAt = now.Add(env.callTTL()) // later than before: the lower bound still holds

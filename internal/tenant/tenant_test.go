@@ -301,3 +301,25 @@ func TestDerivedStateMatchesCalls(t *testing.T) {
 		}
 	}
 }
+
+// An extension adds only what the pool has left: the call's own hold is not counted twice.
+func TestExtendTakesOnlyWhatThePoolHasLeft(t *testing.T) {
+	e := env(t)
+	s := newTenant(t, e, 5000)
+	ref := PoolRef{plans.MonthOf(t0), plans.DomesticPool("MCOPSTN1", "US")}
+	pool, _ := s.poolsFor(ref.Month, e).Get(ref.Key)
+	s.Usage[ref] = &PoolUse{Used: pool.TotalSeconds - 90} // 90 seconds left
+	s.pools = nil
+	r, _ := run(t, s, e, Authorize{CallID: "c1", Type: payer.UserOut, Principal: "bob", Caller: "+12025550100", Callee: "+12125550199", InitialSeconds: 60}, t0)
+	if r.Authorization.PoolHold != 60 {
+		t.Fatalf("first grant holds %d pool seconds", r.Authorization.PoolHold)
+	}
+	r, _ = run(t, s, e, Extend{CallID: "c1", Seconds: 600}, t0.Add(30*time.Second))
+	if x := r.Extension; !x.Allowed || x.AddPool != 30 || s.Usage[ref].Held != 90 {
+		t.Fatalf("extension %+v, pool holds %d of the 90 left", *x, s.Usage[ref].Held)
+	}
+	r, _ = run(t, s, e, Settle{CallID: "c1", Seconds: 660}, t0.Add(660*time.Second))
+	if st := r.Settlement; st.PoolSeconds != 90 || st.CreditSeconds != 570 || s.Usage[ref].Used != pool.TotalSeconds {
+		t.Fatalf("settlement %+v, pool used %d of %d", *st, s.Usage[ref].Used, pool.TotalSeconds)
+	}
+}
