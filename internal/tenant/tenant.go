@@ -650,6 +650,14 @@ func (s *State) authorize(c Authorize, now time.Time, env *Env, res *Result, eff
 		a.Allowed, a.Reason = false, ReasonUnknownPrincipal
 	}
 	res.Authorization = &a
+	// The reservation comes first: if the ledger refused it, nothing else may have changed.
+	if a.Allowed && a.Reserve > 0 {
+		r, err := ledger.Apply(s.Account, ledger.Reserve{ID: key, Amount: a.Reserve, TTL: env.callTTL()}, now, env.Ledger)
+		eff.ledger(r)
+		if err != nil {
+			return fmt.Errorf("reserve for %q: %w", key, err) // the decision saw the same balance
+		}
+	}
 	if u != nil {
 		if st, ev, ok := s.Blocks[u.ID].Observe(&a, now); ok {
 			s.Blocks[u.ID] = st
@@ -662,14 +670,7 @@ func (s *State) authorize(c Authorize, now time.Time, env *Env, res *Result, eff
 		return nil
 	}
 	cl := &Call{Key: key, Auth: a, Granted: a.GrantedSeconds, ExpiresAt: now.Add(env.callTTL())}
-	if a.Reserve > 0 {
-		r, err := ledger.Apply(s.Account, ledger.Reserve{ID: key, Amount: a.Reserve, TTL: env.callTTL()}, now, env.Ledger)
-		eff.ledger(r)
-		if err != nil {
-			return fmt.Errorf("reserve for %q: %w", key, err) // the decision saw the same balance
-		}
-		s.hold(cl, a.Reserve)
-	}
+	s.hold(cl, a.Reserve)
 	if a.PoolHold > 0 {
 		ref := PoolRef{m, a.Pool}
 		s.usage(ref).Held += a.PoolHold
@@ -709,8 +710,6 @@ func (s *State) extend(c Extend, now time.Time, env *Env, res *Result, eff *Effe
 	ref := PoolRef{m, cl.Auth.Pool}
 	e := charging.Extend(&ctx, &cl.Auth, charging.ExtendState{GrantedSeconds: cl.Granted, PoolHeld: cl.PoolHeld, Reserved: cl.Reserved}, c.Seconds)
 	res.Extension = &e
-	cl.ExpiresAt = now.Add(env.callTTL()) // later than before: the lower bound still holds
-	eff.Calls = append(eff.Calls, cl.Key)
 	if cl.Reserved > 0 || e.AddReserve > 0 {
 		var r ledger.Result
 		if cl.Reserved > 0 {
@@ -724,6 +723,8 @@ func (s *State) extend(c Extend, now time.Time, env *Env, res *Result, eff *Effe
 		}
 		s.hold(cl, r.Granted)
 	}
+	cl.ExpiresAt = now.Add(env.callTTL()) // later than before: the lower bound still holds
+	eff.Calls = append(eff.Calls, cl.Key)
 	if !e.Allowed {
 		return nil
 	}
