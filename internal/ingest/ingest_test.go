@@ -322,8 +322,8 @@ func (f *fakeWriter) Submit(ctx context.Context, id, key string, cmd tenant.Comm
 	f.mu.Lock()
 	f.acked[c.CallID] = true
 	f.mu.Unlock()
-	return writer.Result{Result: tenant.Result{Priced: &charging.Priced{CDR: c,
-		Settlement: charging.Settlement{Charge: 1, Usage: charging.UsageRow{Currency: "USD"}}}}}, nil
+	return writer.Result{Priced: &charging.Priced{CDR: c,
+		Settlement: charging.Settlement{Charge: 1, Usage: charging.UsageRow{Currency: "USD"}}}}, nil
 }
 
 // The durable offset only passes a record once it and every record before it are

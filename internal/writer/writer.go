@@ -50,12 +50,9 @@ type Config struct {
 	Env         *tenant.Env // catalog, rate cards, ledger and call settings
 }
 
-// Result is a command's outcome. Replayed is true when the key had been seen and the
-// stored outcome was returned without applying anything.
-type Result struct {
-	tenant.Result
-	Replayed bool `json:"replayed,omitempty"`
-}
+// Result is a command's outcome; Replayed is true when the key had been seen and the stored
+// outcome was returned without applying anything.
+type Result = tenant.Result
 
 // Keyed is a command whose own identity is its idempotency key: a call is settled or
 // its CDR booked once, whatever key the sender chose.
@@ -352,7 +349,7 @@ func (sh *shard) apply(ctx context.Context, tx store.Tx, batch []*request, looku
 		}
 		res, eff, err := tenant.Apply(m.state, r.cmd, now, w.cfg.Env)
 		m.add(&eff)
-		r.res, r.err = Result{Result: res, Replayed: res.Replayed}, err
+		r.res, r.err = res, err
 		if err == nil && r.key != "" {
 			body, err := json.Marshal(res.Record())
 			if err != nil {
@@ -449,7 +446,7 @@ func replay(rec store.CommandRecord, hash []byte) (Result, error) {
 		return Result{}, fmt.Errorf("%w: key %q was used for %s", ErrIdempotencyMismatch, rec.Key, rec.Kind)
 	}
 	var r Result
-	if err := json.Unmarshal(rec.Result, &r.Result); err != nil {
+	if err := json.Unmarshal(rec.Result, &r); err != nil {
 		return Result{}, fmt.Errorf("stored result of %q: %w", rec.Key, err)
 	}
 	r.Replayed = true
