@@ -2,11 +2,18 @@ package store
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/commcredits/commcredits/internal/charging"
+	"github.com/commcredits/commcredits/internal/directory"
+	"github.com/commcredits/commcredits/internal/ledger"
 	"github.com/commcredits/commcredits/internal/money"
 	"github.com/commcredits/commcredits/internal/payer"
 	"github.com/commcredits/commcredits/internal/plans"
+	"github.com/commcredits/commcredits/internal/recharge"
 	"github.com/commcredits/commcredits/internal/tenant"
 )
 
@@ -144,4 +151,111 @@ func (s *SQL) ReportBlockEvents(ctx context.Context, tenantID string) ([]chargin
 		out = append(out, e)
 	}
 	return out, r.Err()
+}
+
+// ReportDirectory reads a tenant's directory as committed: users, numbers, licences and the
+// billing country (the report engine masks numbers and sizes pools with it).
+func (s *SQL) ReportDirectory(ctx context.Context, tenantID string) (*directory.Directory, error) {
+	return loadDirectory(ctx, s.read, tenantID)
+}
+
+// UsageFilter selects usage rows: start time in [From, To), and when set, one user, call
+// type and capability.
+type UsageFilter struct {
+	From, To   time.Time
+	User       string
+	CallType   string
+	Capability string
+}
+
+func (f UsageFilter) where(tenantID string) (string, []any) {
+	w := `tenant_id = ? AND start_at >= ? AND start_at < ?`
+	args := []any{tenantID, f.From.UnixNano(), f.To.UnixNano()}
+	for _, c := range []struct{ col, v string }{{"user_id", f.User}, {"call_type", f.CallType}, {"capability", f.Capability}} {
+		if c.v != "" {
+			w += ` AND ` + c.col + ` = ?`
+			args = append(args, c.v)
+		}
+	}
+	return w, args
+}
+
+// EachUsage calls fn for every usage row of the filter, by start time, call id and leg,
+// one row at a time: a year of calls is never held in memory. An error from fn stops it.
+func (s *SQL) EachUsage(ctx context.Context, tenantID string, f UsageFilter, fn func(*UsageRecord) error) error {
+	where, args := f.where(tenantID)
+	return each(ctx, s.read, `SELECT call_id, leg, conference_id, user_location, user_id, upn, display_name,
+		caller_id, call_type, number_type, international, destination_dialed, destination_number, start_at, end_at,
+		duration_seconds, connection_fee, charge, currency, capability, card_ref, pool_seconds, review
+		FROM usage WHERE `+where+` ORDER BY start_at, call_id, leg`, args, func(r rows) error {
+		u := UsageRecord{UsageRow: charging.UsageRow{Tenant: tenantID}}
+		var intl, start, end int64
+		if err := r.Scan(&u.CallID, &u.Leg, &u.ConferenceID, &u.UserLocation, &u.UserID, &u.UPN, &u.DisplayName,
+			&u.CallerID, &u.CallType, &u.NumberType, &intl, &u.DestinationDialed, &u.DestinationNumber, &start, &end,
+			&u.DurationSeconds, (*int64)(&u.ConnectionFee), (*int64)(&u.Charge), &u.Currency, &u.Capability,
+			&u.CardRefText, &u.PoolSeconds, &u.Review); err != nil {
+			return err
+		}
+		u.International, u.Start, u.End = intl != 0, fromNano(start), fromNano(end)
+		return fn(&u)
+	})
+}
+
+// UsageDay is the number of calls and their charges on one UTC day.
+type UsageDay struct {
+	Day    time.Time // midnight UTC
+	Calls  int64
+	Charge money.Amount
+}
+
+// ReportUsageDaily sums the filter's calls and charges per UTC day of their start, by day;
+// days without calls are left out.
+func (s *SQL) ReportUsageDaily(ctx context.Context, tenantID string, f UsageFilter) ([]UsageDay, error) {
+	where, args := f.where(tenantID)
+	const day = int64(24 * time.Hour)
+	var out []UsageDay
+	// Integer division on both engines; start_at is never negative for a real call.
+	err := each(ctx, s.read, `SELECT start_at / `+strconv.FormatInt(day, 10)+` AS d, COUNT(*), COALESCE(SUM(charge), 0)
+		FROM usage WHERE `+where+` GROUP BY d ORDER BY d`, args, func(r rows) error {
+		var d, n, sum int64
+		if err := r.Scan(&d, &n, &sum); err != nil {
+			return err
+		}
+		out = append(out, UsageDay{Day: fromNano(d * day), Calls: n, Charge: money.Amount(sum)})
+		return nil
+	})
+	return out, err
+}
+
+// EachEntry calls fn for every ledger entry of a tenant with at in [from, to), by seq.
+func (s *SQL) EachEntry(ctx context.Context, tenantID string, from, to time.Time, fn func(ledger.Entry) error) error {
+	return each(ctx, s.read, `SELECT seq, kind, amount, balance_before, balance_after, at, lot_id, ref, reason
+		FROM ledger_entries WHERE tenant_id = ? AND at >= ? AND at < ? ORDER BY seq`,
+		[]any{tenantID, from.UnixNano(), to.UnixNano()}, func(r rows) error {
+			var e ledger.Entry
+			var kind string
+			var at int64
+			if err := r.Scan(&e.Seq, &kind, (*int64)(&e.Amount), (*int64)(&e.Before), (*int64)(&e.After), &at, &e.LotID, &e.Ref, &e.Reason); err != nil {
+				return err
+			}
+			e.Kind, e.At = ledger.EntryKind(kind), fromNano(at)
+			return fn(e)
+		})
+}
+
+// ReportRecharge reads a tenant's auto-recharge state (settings included); a tenant that
+// never set it up has recharge.New's.
+func (s *SQL) ReportRecharge(ctx context.Context, tenantID string) (*recharge.State, error) {
+	st := recharge.New(tenantID)
+	err := each(ctx, s.read, `SELECT body FROM recharge_state WHERE tenant_id = ?`, []any{tenantID}, func(r rows) error {
+		var body string
+		if err := r.Scan(&body); err != nil {
+			return err
+		}
+		return json.Unmarshal([]byte(body), st)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("recharge state of %q: %w", tenantID, err)
+	}
+	return st, nil
 }

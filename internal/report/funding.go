@@ -1,0 +1,402 @@
+package report
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/commcredits/commcredits/internal/ledger"
+	"github.com/commcredits/commcredits/internal/money"
+	"github.com/commcredits/commcredits/internal/notify"
+	"github.com/commcredits/commcredits/internal/recharge"
+)
+
+// Funding-help windows and factors (docs/reports.md, "Funding help").
+const (
+	BurnDays       = 30 // the burn rate is measured over the last 30 days
+	DryRunDays     = 60 // the dry run replays the last 60 days
+	TriggerDays    = 3  // suggested trigger: 3 days of the p95 daily burn
+	RechargeDays   = 30 // suggested recharge: 30 days of average burn
+	maxDryActions  = 10000
+	dryRunMethod   = "ea:dry-run"
+	dryRunPayment  = "dry-run"
+	sourceRecharge = "recharge"
+)
+
+// FundingRequest asks for funding help. Settings is the auto-recharge to dry-run; nil means
+// the tenant's own settings when auto-recharge is enabled, else the suggested ones.
+type FundingRequest struct {
+	Tenant   string             `json:"tenant"`
+	Settings *recharge.Settings `json:"settings,omitempty"`
+}
+
+// Suggestion is an auto-recharge trigger and amount computed from past usage.
+type Suggestion struct {
+	Trigger      string `json:"trigger"`
+	Amount       string `json:"amount"`
+	TriggerMinor int64  `json:"trigger_minor"`
+	AmountMinor  int64  `json:"amount_minor"`
+	Rule         string `json:"rule"`
+}
+
+// DrySettings are the settings a dry run used.
+type DrySettings struct {
+	Source        string `json:"source"` // request, tenant or suggested
+	Enabled       bool   `json:"enabled"`
+	Trigger       string `json:"trigger"`
+	Amount        string `json:"amount"`
+	MonthlyCap    string `json:"monthly_cap,omitempty"`
+	PaymentMethod string `json:"payment_method"`
+}
+
+// DryRecharge is one recharge the dry run fired.
+type DryRecharge struct {
+	At           time.Time `json:"at"`
+	Amount       string    `json:"amount"`
+	BalanceAfter string    `json:"balance_after"`
+}
+
+// DryRun is the replay of the last 60 days of debits against the balance under Settings.
+type DryRun struct {
+	From     time.Time   `json:"from"`
+	To       time.Time   `json:"to"`
+	Settings DrySettings `json:"settings"`
+	// OpeningBalance is the real balance at From; ClosingBalance the simulated one at To.
+	OpeningBalance string    `json:"opening_balance"`
+	ClosingBalance string    `json:"closing_balance"`
+	Debits         int       `json:"debits"` // call charges replayed (refused ones included)
+	Charged        string    `json:"charged"`
+	Recharges      int       `json:"recharges"`
+	Recharged      string    `json:"recharged"`
+	LowestBalance  string    `json:"lowest_balance"`
+	LowestMinor    int64     `json:"lowest_minor"`
+	LowestAt       time.Time `json:"lowest_at"`
+	// RefusedCalls are charges met with an available balance ≤ 0: the call would have
+	// been refused (and cost nothing). CutShort: calls that cost more than the balance left,
+	// so they would have been cut when their grant ran out.
+	RefusedCalls     int           `json:"refused_calls"`
+	RefusedAmount    string        `json:"refused_amount"`
+	FirstRefusedAt   time.Time     `json:"first_refused_at,omitzero"`
+	CutShort         int           `json:"cut_short"`
+	WouldRefuse      bool          `json:"would_refuse"`
+	CapReachedMonths []string      `json:"cap_reached_months"`
+	RechargeLog      []DryRecharge `json:"recharge_log"`
+}
+
+// Funding is the funding help of issue 7 §3.
+type Funding struct {
+	Tenant       string    `json:"tenant"`
+	Currency     string    `json:"currency"`
+	At           time.Time `json:"at"`
+	Balance      string    `json:"balance"`
+	Available    string    `json:"available"`
+	BurnDays     int       `json:"burn_days"`
+	Burn         string    `json:"burn"`       // charges of the last 30 days
+	DailyBurn    string    `json:"daily_burn"` // their average per day, rounded up
+	P95DailyBurn string    `json:"p95_daily_burn"`
+	// RunwayDays is how many whole days the available balance lasts at the average daily
+	// burn; nil when nothing was charged in the window.
+	RunwayDays *int64      `json:"runway_days"`
+	Runway     string      `json:"runway"` // the sentence for a human
+	Suggestion *Suggestion `json:"suggestion"`
+	DryRun     *DryRun     `json:"dry_run"`
+}
+
+// Funding measures the burn, the runway and a suggestion over the last 30 days and
+// replays the last 60 days under req.Settings (or the tenant's, or the suggestion).
+func (e *Engine) Funding(ctx context.Context, req FundingRequest) (*Funding, error) {
+	now := e.now()
+	t, err := e.tenant(ctx, req.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	cur := t.Currency
+	cfg := e.Recharge
+	cfg.Currency = cur
+	a, err := e.Store.Account(ctx, t.ID)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := e.Store.ReportRecharge(ctx, t.ID)
+	if err != nil {
+		return nil, err
+	}
+	lots, err := e.Store.Lots(ctx, t.ID)
+	if err != nil {
+		return nil, err
+	}
+	source := make(map[int64]string, len(lots))
+	for _, l := range lots {
+		source[l.ID] = l.Source
+	}
+
+	// One pass over the last 60 days: buffer only the debits and fundings the replay needs
+	// (one small struct per entry), and bucket the last 30 days' charges per day.
+	from, burnFrom := now.AddDate(0, 0, -DryRunDays), now.AddDate(0, 0, -BurnDays)
+	daily := make([]money.Amount, BurnDays)
+	var hist []ledger.Entry
+	err = e.Store.EachEntry(ctx, t.ID, from, now.Add(time.Nanosecond), func(en ledger.Entry) error {
+		if en.Kind == ledger.EntryCharge && !en.At.Before(burnFrom) {
+			i := min(int(en.At.Sub(burnFrom)/(24*time.Hour)), BurnDays-1)
+			daily[i] -= en.Amount
+		}
+		hist = append(hist, en)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	f := &Funding{Tenant: t.ID, Currency: cur.Code, At: now, Balance: a.Balance.Format(cur), Available: a.Available().Format(cur), BurnDays: BurnDays}
+	var burn money.Amount
+	for _, d := range daily {
+		burn += d
+	}
+	p95 := P95(daily)
+	f.Burn, f.DailyBurn, f.P95DailyBurn = burn.Format(cur), ceilDiv(burn, BurnDays).Format(cur), p95.Format(cur)
+	if burn > 0 {
+		days := int64(0)
+		if av := a.Available(); av > 0 {
+			days = int64(av) * BurnDays / int64(burn)
+		}
+		f.RunwayDays = &days
+		f.Runway = fmt.Sprintf("At the last %d days' burn (%s %s a day on average) your available balance of %s %s lasts about %d days.",
+			BurnDays, f.DailyBurn, cur.Code, f.Available, cur.Code, days)
+		f.Suggestion = Suggest(daily, cfg.MinPurchaseAmount(), cur)
+	} else {
+		f.Runway = fmt.Sprintf("Nothing was charged in the last %d days: no burn rate to project.", BurnDays)
+	}
+
+	s, src := req.Settings, "request"
+	switch {
+	case s != nil:
+		cp := *s
+		s = &cp
+	case rs.Settings.Enabled:
+		cp := rs.Settings
+		s, src = &cp, "tenant"
+	case f.Suggestion != nil:
+		s = &recharge.Settings{Enabled: true, Trigger: money.Amount(f.Suggestion.TriggerMinor), Amount: money.Amount(f.Suggestion.AmountMinor)}
+		src = "suggested"
+	}
+	if s != nil {
+		if f.DryRun, err = e.dryRun(t.ID, cur, *s, src, cfg, from, now, a.Balance, hist, source); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+func ceilDiv(a money.Amount, n int64) money.Amount { return money.Amount((int64(a) + n - 1) / n) }
+
+// P95 is the nearest-rank 95th percentile of the daily amounts.
+func P95(daily []money.Amount) money.Amount {
+	if len(daily) == 0 {
+		return 0
+	}
+	s := slices.Clone(daily)
+	slices.Sort(s)
+	return s[(95*len(s)+99)/100-1]
+}
+
+// Suggest computes the suggested settings from the last days' daily charges: trigger =
+// Nice(3 × p95 daily burn), amount = max(Nice(30 × average daily burn), minimum purchase).
+func Suggest(daily []money.Amount, minPurchase money.Amount, cur money.Currency) *Suggestion {
+	var sum money.Amount
+	for _, d := range daily {
+		sum += d
+	}
+	if len(daily) == 0 || sum <= 0 {
+		return nil
+	}
+	trig := Nice(TriggerDays*P95(daily), cur)
+	amt := max(Nice(money.Amount(money.MulDivRound(int64(sum), RechargeDays, int64(len(daily)))), cur), minPurchase)
+	return &Suggestion{Trigger: trig.Format(cur), Amount: amt.Format(cur), TriggerMinor: int64(trig), AmountMinor: int64(amt),
+		Rule: fmt.Sprintf("trigger = %d days of the 95th-percentile daily burn, amount = %d days of the average daily burn (at least the minimum purchase of %s), each rounded up to whole %s with at most two significant digits",
+			TriggerDays, RechargeDays, minPurchase.Format(cur), cur.Code)}
+}
+
+// Nice rounds a up to whole currency units with at most two significant digits:
+// 0.30 → 1, 9.10 → 10, 87.20 → 88, 1234.56 → 1300. Zero or less stays 0.
+func Nice(a money.Amount, cur money.Currency) money.Amount {
+	if a <= 0 {
+		return 0
+	}
+	sc := cur.Scale()
+	units := (int64(a) + sc - 1) / sc
+	p := int64(1)
+	for units/p >= 100 {
+		p *= 10
+	}
+	units = (units + p - 1) / p * p
+	return money.Units(units, cur)
+}
+
+// ErrDryRunRunaway: the settings made the replay recharge without end (cannot happen with
+// valid settings; kept as a guard).
+var ErrDryRunRunaway = errors.New("report: dry run: too many recharges for one event")
+
+// sim is the dry run's state: the pure ledger and recharge machine in memory.
+type sim struct {
+	acct *ledger.Account
+	rs   *recharge.State
+	cfg  *recharge.Config
+	lcfg ledger.Config
+	cur  money.Currency
+	out  *DryRun
+	low  money.Amount
+	paid money.Amount
+	nPay int
+	caps map[string]bool
+}
+
+func (e *Engine) dryRun(tenant string, cur money.Currency, s recharge.Settings, src string, cfg recharge.Config,
+	from, to time.Time, balanceNow money.Amount, hist []ledger.Entry, source map[int64]string) (*DryRun, error) {
+	if s.PaymentMethod == "" {
+		s.PaymentMethod = dryRunMethod
+	}
+	s.Version = 0
+	if err := s.Validate(&cfg); err != nil {
+		return nil, &FieldError{Field: "settings", Msg: err.Error(), Err: ErrInvalid}
+	}
+	x := &sim{acct: ledger.NewAccount(tenant, cur), rs: recharge.New(tenant), cfg: &cfg, lcfg: e.Ledger, cur: cur, caps: map[string]bool{}}
+	dr := &DryRun{From: from, To: to, CapReachedMonths: []string{}, RechargeLog: []DryRecharge{}}
+	x.out = dr
+	dr.Settings = DrySettings{Source: src, Enabled: s.Enabled, Trigger: s.Trigger.Format(cur), Amount: s.Amount.Format(cur), PaymentMethod: s.PaymentMethod}
+	if s.MonthlyCap > 0 {
+		dr.Settings.MonthlyCap = s.MonthlyCap.Format(cur)
+	}
+	opening := balanceNow
+	if len(hist) > 0 {
+		opening = hist[0].Before
+	}
+	dr.OpeningBalance = opening.Format(cur)
+	// The opening balance becomes one lot (or debt): the replay only spans 60 days, far
+	// shorter than any lot's life, so the real lots' expiry is replayed as forfeitures.
+	switch {
+	case opening > 0:
+		x.apply(ledger.Fund{Amount: opening, Source: "opening"}, from)
+	case opening < 0:
+		x.apply(ledger.Charge{Amount: -opening, Ref: "opening"}, from)
+	}
+	x.low = x.acct.Balance
+	dr.LowestAt = from
+	if err := x.balanceChanged(from); err != nil {
+		return nil, err
+	}
+	out, err := x.rs.Apply(recharge.SettingsUpdated{Settings: s, IfVersion: 0, At: from}, x.cfg)
+	if err != nil {
+		return nil, &FieldError{Field: "settings", Msg: err.Error(), Err: ErrInvalid}
+	}
+	if err := x.handle(out, from); err != nil {
+		return nil, err
+	}
+	var charged, refused money.Amount
+	for _, en := range hist {
+		at := en.At
+		switch {
+		case en.Kind == ledger.EntryCharge:
+			amt := -en.Amount
+			dr.Debits++
+			charged += amt
+			if av := x.acct.Available(); av <= 0 {
+				dr.RefusedCalls++
+				refused += amt
+				if dr.FirstRefusedAt.IsZero() {
+					dr.FirstRefusedAt = at
+				}
+				continue
+			} else if amt > av {
+				dr.CutShort++
+				amt = av
+			}
+			x.apply(ledger.Charge{Amount: amt, Ref: en.Ref}, at)
+		case en.Kind == ledger.EntryForfeiture:
+			if amt := min(-en.Amount, max(x.acct.Balance, 0)); amt > 0 {
+				x.apply(ledger.Charge{Amount: amt, Ref: "forfeiture"}, at)
+			}
+		case en.Kind == ledger.EntryAdjustment && en.Amount < 0:
+			x.apply(ledger.Charge{Amount: -en.Amount, Ref: "adjustment"}, at)
+		case en.Kind == ledger.EntryAdjustment && en.Amount > 0:
+			x.apply(ledger.Adjust{Amount: en.Amount, Reason: en.Reason}, at)
+		case en.Kind == ledger.EntryFunding && source[en.LotID] != sourceRecharge:
+			// Manual purchases happen whatever the settings; past auto-recharges are what
+			// the settings under test replace.
+			x.apply(ledger.Fund{Amount: en.Amount, Source: source[en.LotID], Ref: en.Ref}, at)
+		default:
+			continue
+		}
+		x.track(at)
+		if err := x.balanceChanged(at); err != nil {
+			return nil, err
+		}
+	}
+	dr.Charged, dr.RefusedAmount = charged.Format(cur), refused.Format(cur)
+	dr.Recharges, dr.Recharged = x.nPay, x.paid.Format(cur)
+	dr.ClosingBalance = x.acct.Balance.Format(cur)
+	dr.LowestBalance, dr.LowestMinor = x.low.Format(cur), int64(x.low)
+	dr.WouldRefuse = dr.RefusedCalls > 0
+	return dr, nil
+}
+
+func (x *sim) apply(c ledger.Command, at time.Time) {
+	// Charge and Fund of positive amounts cannot be refused by the ledger.
+	_, _ = ledger.Apply(x.acct, c, at, x.lcfg)
+}
+
+func (x *sim) track(at time.Time) {
+	if x.acct.Balance < x.low {
+		x.low, x.out.LowestAt = x.acct.Balance, at
+	}
+}
+
+func (x *sim) balanceChanged(at time.Time) error {
+	out := x.rs.OnBalance(recharge.BalanceChanged{Balance: x.acct.Balance, Available: x.acct.Available(), Seq: x.acct.NextSeq - 1, At: at}, x.cfg)
+	return x.handle(out, at)
+}
+
+// handle carries out the machine's actions as the writer and the job runner would, with
+// every payment succeeding at once.
+func (x *sim) handle(out recharge.Output, at time.Time) error {
+	queue := out.Actions
+	for _, ev := range out.Events {
+		if ev.Type == notify.RechargeCapReached && !x.caps[x.rs.Month] {
+			x.caps[x.rs.Month] = true
+			x.out.CapReachedMonths = append(x.out.CapReachedMonths, x.rs.Month)
+		}
+	}
+	for n := 0; len(queue) > 0; n++ {
+		if n > maxDryActions {
+			return ErrDryRunRunaway
+		}
+		act := queue[0]
+		queue = queue[1:]
+		var next recharge.Output
+		switch a := act.(type) {
+		case recharge.Credit:
+			x.apply(ledger.Fund{Amount: a.Amount, Source: a.Source, Ref: a.Ref}, at)
+			if a.Source == sourceRecharge {
+				x.nPay++
+				x.paid += a.Amount
+				x.out.RechargeLog = append(x.out.RechargeLog, DryRecharge{At: at, Amount: a.Amount.Format(x.cur), BalanceAfter: x.acct.Balance.Format(x.cur)})
+			}
+			next = x.rs.OnBalance(recharge.BalanceChanged{Balance: x.acct.Balance, Available: x.acct.Available(), Seq: x.acct.NextSeq - 1, At: at}, x.cfg)
+		case recharge.StartAttempt:
+			var err error
+			if next, err = x.rs.Apply(recharge.AttemptSucceeded{Key: a.Key, PaymentID: dryRunPayment, At: at}, x.cfg); err != nil {
+				return err
+			}
+		default:
+			continue
+		}
+		for _, ev := range next.Events {
+			if ev.Type == notify.RechargeCapReached && !x.caps[x.rs.Month] {
+				x.caps[x.rs.Month] = true
+				x.out.CapReachedMonths = append(x.out.CapReachedMonths, x.rs.Month)
+			}
+		}
+		queue = append(queue, next.Actions...)
+	}
+	return nil
+}
