@@ -34,7 +34,7 @@ type Options struct {
 	// afterwards); "" means os.TempDir().
 	TempDir string
 	// Inspect, when set, is called with the scenario's store and clock once the run ended
-	// and the final state was collected, before the database is removed: tests of read
+	// without error and the final state was collected, before the database is removed: tests of read
 	// paths (reports) use it to query real tenant states.
 	Inspect func(ctx context.Context, st *store.SQL, now time.Time) error
 }
@@ -110,9 +110,9 @@ func RunSteps(ctx context.Context, steps []Step, opts Options) (out *Output, err
 	if err := r.collect(ctx); err != nil {
 		return nil, errors.Join(runErr, fmt.Errorf("scenario: read the final state: %w", err))
 	}
-	if opts.Inspect != nil {
+	if opts.Inspect != nil && runErr == nil {
 		if err := opts.Inspect(ctx, st, r.out.End); err != nil {
-			return r.out, errors.Join(runErr, err)
+			return r.out, err
 		}
 	}
 	return r.out, runErr
