@@ -132,6 +132,10 @@ func resolveRange(r Range, now time.Time) (Range, error) {
 		}
 	}
 	r.From, r.To = r.From.UTC(), r.To.UTC()
+	if lo := oldest(now); !r.To.After(lo) {
+		return r, &FieldError{Field: "to", Err: ErrTooOld,
+			Msg: fmt.Sprintf("%s is more than one year before now (the earliest allowed is %s)", r.To.Format(time.RFC3339), lo.Format(time.RFC3339))}
+	}
 	if lo := oldest(now); r.From.Before(lo) {
 		return r, &FieldError{Field: "from", Err: ErrTooOld,
 			Msg: fmt.Sprintf("%s is more than one year before now (the earliest allowed is %s)", r.From.Format(time.RFC3339), lo.Format(time.RFC3339))}

@@ -15,9 +15,13 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/commcredits/commcredits/internal/money"
+	"github.com/commcredits/commcredits/internal/plans"
+	"github.com/commcredits/commcredits/internal/rating"
 	"github.com/commcredits/commcredits/internal/recharge"
 	"github.com/commcredits/commcredits/internal/report"
 	"github.com/commcredits/commcredits/internal/store"
+	"github.com/commcredits/commcredits/internal/tenant"
+	"github.com/commcredits/commcredits/internal/writer"
 )
 
 var ctx = context.Background()
@@ -177,6 +181,7 @@ func TestUsageErrors(t *testing.T) {
 			field string
 		}{
 			{"older than a year", report.UsageRequest{Tenant: "globex", From: now.AddDate(-1, 0, -1)}, report.ErrTooOld, "from"},
+			{"to older than a year", report.UsageRequest{Tenant: "globex", To: now.AddDate(-1, 0, -3)}, report.ErrTooOld, "to"},
 			{"from after to", report.UsageRequest{Tenant: "globex", From: now.AddDate(0, 0, -1), To: now.AddDate(0, 0, -2)}, report.ErrInvalid, "from"},
 			{"call type", report.UsageRequest{Tenant: "globex", CallType: "user_sideways"}, report.ErrInvalid, "call_type"},
 			{"capability", report.UsageRequest{Tenant: "globex", Capability: "MCOFAKE"}, report.ErrInvalid, "capability"},
@@ -315,4 +320,32 @@ func read(t *testing.T, f *zip.File) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+type fixedClock time.Time
+
+func (c fixedClock) Now() time.Time { return time.Time(c) }
+
+// Without settings in the request, the dry run uses the tenant's own enabled settings, set
+// through the writer; the auto-recharges they fire now are history the replay drops.
+func TestDryRunTenantSettings(t *testing.T) {
+	withScenario(t, "dryrun.jsonl", func(t *testing.T, e *report.Engine, st *store.SQL, now time.Time) {
+		w := writer.New(st, fixedClock(now), writer.Config{Env: &tenant.Env{Catalog: plans.Default(), Cards: rating.NewRegistry()}})
+		defer w.Close()
+		if _, err := w.Submit(ctx, "initech", "ar", tenant.SetAutoRecharge{Settings: recharge.Settings{Enabled: true,
+			Trigger: usd("50"), Amount: usd("50"), PaymentMethod: "ea:agreement-1"}}); err != nil {
+			t.Fatal(err)
+		}
+		f, err := e.Funding(ctx, report.FundingRequest{Tenant: "initech"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Balance != "95.00" { // −55.00 + 3 × 50.00 credited at once by the agreement (−5, 45, 95)
+			t.Fatalf("balance %s", f.Balance)
+		}
+		d := f.DryRun
+		if d.Settings.Source != "tenant" || d.Settings.PaymentMethod != "ea:agreement-1" || d.Recharges != 3 || d.ClosingBalance != "70.00" || d.LowestBalance != "20.00" {
+			t.Fatalf("dry run %+v", d)
+		}
+	})
 }
