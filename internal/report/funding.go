@@ -132,17 +132,16 @@ func (e *Engine) Funding(ctx context.Context, req FundingRequest) (*Funding, err
 		source[l.ID] = l.Source
 	}
 
-	// One pass over the last 60 days: buffer only the debits and fundings the replay needs
-	// (one small struct per entry), and bucket the last 30 days' charges per day.
+	// First pass: the last 30 days' charges, bucketed per day. The dry run streams the
+	// last 60 days again, so neither pass holds the history in memory.
 	from, burnFrom := now.AddDate(0, 0, -DryRunDays), now.AddDate(0, 0, -BurnDays)
+	end := now.Add(time.Nanosecond) // entries booked at now itself count
 	daily := make([]money.Amount, BurnDays)
-	var hist []ledger.Entry
-	err = e.Store.EachEntry(ctx, t.ID, from, now.Add(time.Nanosecond), func(en ledger.Entry) error {
-		if en.Kind == ledger.EntryCharge && !en.At.Before(burnFrom) {
+	err = e.Store.EachEntry(ctx, t.ID, burnFrom, end, func(en ledger.Entry) error {
+		if en.Kind == ledger.EntryCharge {
 			i := min(int(en.At.Sub(burnFrom)/(24*time.Hour)), BurnDays-1)
 			daily[i] -= en.Amount
 		}
-		hist = append(hist, en)
 		return nil
 	})
 	if err != nil {
@@ -181,7 +180,15 @@ func (e *Engine) Funding(ctx context.Context, req FundingRequest) (*Funding, err
 		src = "suggested"
 	}
 	if s != nil {
-		if f.DryRun, err = e.dryRun(t.ID, cur, *s, src, cfg, from, now, a.Balance, hist, source); err != nil {
+		x, err := e.newSim(t.ID, cur, *s, src, cfg, from, now)
+		if err != nil {
+			return nil, err
+		}
+		err = e.Store.EachEntry(ctx, t.ID, from, end, func(en ledger.Entry) error { return x.step(en, source) })
+		if err != nil {
+			return nil, err
+		}
+		if f.DryRun, err = x.finish(a.Balance); err != nil {
 			return nil, err
 		}
 	}
@@ -237,22 +244,26 @@ func Nice(a money.Amount, cur money.Currency) money.Amount {
 // valid settings; kept as a guard).
 var ErrDryRunRunaway = errors.New("report: dry run: too many recharges for one event")
 
-// sim is the dry run's state: the pure ledger and recharge machine in memory.
+// sim is the dry run's state: the pure ledger and recharge machine in memory. It starts
+// at the first entry replayed (whose balance before is the opening balance).
 type sim struct {
-	acct *ledger.Account
-	rs   *recharge.State
-	cfg  *recharge.Config
-	lcfg ledger.Config
-	cur  money.Currency
-	out  *DryRun
-	low  money.Amount
-	paid money.Amount
-	nPay int
-	caps map[string]bool
+	acct             *ledger.Account
+	rs               *recharge.State
+	s                recharge.Settings
+	cfg              *recharge.Config
+	lcfg             ledger.Config
+	cur              money.Currency
+	out              *DryRun
+	started          bool
+	low              money.Amount
+	paid             money.Amount
+	nPay             int
+	charged, refused money.Amount
+	caps             map[string]bool
 }
 
-func (e *Engine) dryRun(tenant string, cur money.Currency, s recharge.Settings, src string, cfg recharge.Config,
-	from, to time.Time, balanceNow money.Amount, hist []ledger.Entry, source map[int64]string) (*DryRun, error) {
+// newSim validates the settings (as a real update would) and prepares the replay.
+func (e *Engine) newSim(tenant string, cur money.Currency, s recharge.Settings, src string, cfg recharge.Config, from, to time.Time) (*sim, error) {
 	if s.PaymentMethod == "" {
 		s.PaymentMethod = dryRunMethod
 	}
@@ -260,82 +271,99 @@ func (e *Engine) dryRun(tenant string, cur money.Currency, s recharge.Settings, 
 	if err := s.Validate(&cfg); err != nil {
 		return nil, &FieldError{Field: "settings", Msg: err.Error(), Err: ErrInvalid}
 	}
-	x := &sim{acct: ledger.NewAccount(tenant, cur), rs: recharge.New(tenant), cfg: &cfg, lcfg: e.Ledger, cur: cur, caps: map[string]bool{}}
-	dr := &DryRun{From: from, To: to, CapReachedMonths: []string{}, RechargeLog: []DryRecharge{}}
-	x.out = dr
-	dr.Settings = DrySettings{Source: src, Enabled: s.Enabled, Trigger: s.Trigger.Format(cur), Amount: s.Amount.Format(cur), PaymentMethod: s.PaymentMethod}
+	x := &sim{acct: ledger.NewAccount(tenant, cur), rs: recharge.New(tenant), s: s, cfg: &cfg, lcfg: e.Ledger, cur: cur, caps: map[string]bool{}}
+	x.out = &DryRun{From: from, To: to, CapReachedMonths: []string{}, RechargeLog: []DryRecharge{},
+		Settings: DrySettings{Source: src, Enabled: s.Enabled, Trigger: s.Trigger.Format(cur), Amount: s.Amount.Format(cur), PaymentMethod: s.PaymentMethod}}
 	if s.MonthlyCap > 0 {
-		dr.Settings.MonthlyCap = s.MonthlyCap.Format(cur)
+		x.out.Settings.MonthlyCap = s.MonthlyCap.Format(cur)
 	}
-	opening := balanceNow
-	if len(hist) > 0 {
-		opening = hist[0].Before
-	}
-	dr.OpeningBalance = opening.Format(cur)
-	// The opening balance becomes one lot (or debt): the replay only spans 60 days, far
-	// shorter than any lot's life, so the real lots' expiry is replayed as forfeitures.
+	return x, nil
+}
+
+// start opens the replay with the real balance at the window's start: one lot, or debt.
+// The replay spans 60 days, far shorter than any lot's life, so the real lots' expiry is
+// replayed as forfeitures instead.
+func (x *sim) start(opening money.Amount) error {
+	x.started = true
+	from := x.out.From
+	x.out.OpeningBalance = opening.Format(x.cur)
 	switch {
 	case opening > 0:
 		x.apply(ledger.Fund{Amount: opening, Source: "opening"}, from)
 	case opening < 0:
 		x.apply(ledger.Charge{Amount: -opening, Ref: "opening"}, from)
 	}
-	x.low = x.acct.Balance
-	dr.LowestAt = from
+	x.low, x.out.LowestAt = x.acct.Balance, from
 	if err := x.balanceChanged(from); err != nil {
-		return nil, err
+		return err
 	}
-	out, err := x.rs.Apply(recharge.SettingsUpdated{Settings: s, IfVersion: 0, At: from}, x.cfg)
+	out, err := x.rs.Apply(recharge.SettingsUpdated{Settings: x.s, IfVersion: 0, At: from}, x.cfg)
 	if err != nil {
-		return nil, &FieldError{Field: "settings", Msg: err.Error(), Err: ErrInvalid}
+		return &FieldError{Field: "settings", Msg: err.Error(), Err: ErrInvalid}
 	}
-	if err := x.handle(out, from); err != nil {
-		return nil, err
-	}
-	var charged, refused money.Amount
-	for _, en := range hist {
-		at := en.At
-		switch {
-		case en.Kind == ledger.EntryCharge:
-			amt := -en.Amount
-			dr.Debits++
-			charged += amt
-			if av := x.acct.Available(); av <= 0 {
-				dr.RefusedCalls++
-				refused += amt
-				if dr.FirstRefusedAt.IsZero() {
-					dr.FirstRefusedAt = at
-				}
-				continue
-			} else if amt > av {
-				dr.CutShort++
-				amt = av
-			}
-			x.apply(ledger.Charge{Amount: amt, Ref: en.Ref}, at)
-		case en.Kind == ledger.EntryForfeiture:
-			if amt := min(-en.Amount, max(x.acct.Balance, 0)); amt > 0 {
-				x.apply(ledger.Charge{Amount: amt, Ref: "forfeiture"}, at)
-			}
-		case en.Kind == ledger.EntryAdjustment && en.Amount < 0:
-			x.apply(ledger.Charge{Amount: -en.Amount, Ref: "adjustment"}, at)
-		case en.Kind == ledger.EntryAdjustment && en.Amount > 0:
-			x.apply(ledger.Adjust{Amount: en.Amount, Reason: en.Reason}, at)
-		case en.Kind == ledger.EntryFunding && source[en.LotID] != sourceRecharge:
-			// Manual purchases happen whatever the settings; past auto-recharges are what
-			// the settings under test replace.
-			x.apply(ledger.Fund{Amount: en.Amount, Source: source[en.LotID], Ref: en.Ref}, at)
-		default:
-			continue
+	return x.handle(out, from)
+}
+
+// step replays one historical entry; source maps lot ids to their funding source.
+func (x *sim) step(en ledger.Entry, source map[int64]string) error {
+	if !x.started {
+		if err := x.start(en.Before); err != nil {
+			return err
 		}
-		x.track(at)
-		if err := x.balanceChanged(at); err != nil {
+	}
+	at, dr := en.At, x.out
+	switch {
+	case en.Kind == ledger.EntryCharge:
+		amt := -en.Amount
+		dr.Debits++
+		x.charged += amt
+		av := x.acct.Available()
+		if av <= 0 {
+			dr.RefusedCalls++
+			x.refused += amt
+			if dr.FirstRefusedAt.IsZero() {
+				dr.FirstRefusedAt = at
+			}
+			return nil
+		}
+		if amt > av {
+			dr.CutShort++
+			amt = av
+		}
+		x.apply(ledger.Charge{Amount: amt, Ref: en.Ref}, at)
+	case en.Kind == ledger.EntryForfeiture:
+		amt := min(-en.Amount, max(x.acct.Balance, 0))
+		if amt <= 0 {
+			return nil
+		}
+		x.apply(ledger.Charge{Amount: amt, Ref: "forfeiture"}, at)
+	case en.Kind == ledger.EntryAdjustment && en.Amount < 0:
+		x.apply(ledger.Charge{Amount: -en.Amount, Ref: "adjustment"}, at)
+	case en.Kind == ledger.EntryAdjustment && en.Amount > 0:
+		x.apply(ledger.Adjust{Amount: en.Amount, Reason: en.Reason}, at)
+	case en.Kind == ledger.EntryFunding && source[en.LotID] != sourceRecharge:
+		// Manual purchases happen whatever the settings; past auto-recharges are what the
+		// settings under test replace.
+		x.apply(ledger.Fund{Amount: en.Amount, Source: source[en.LotID], Ref: en.Ref}, at)
+	default:
+		return nil
+	}
+	x.track(at)
+	return x.balanceChanged(at)
+}
+
+// finish closes the replay; balanceNow opens it when there was no entry to replay.
+func (x *sim) finish(balanceNow money.Amount) (*DryRun, error) {
+	if !x.started {
+		if err := x.start(balanceNow); err != nil {
 			return nil, err
 		}
 	}
-	dr.Charged, dr.RefusedAmount = charged.Format(cur), refused.Format(cur)
-	dr.Recharges, dr.Recharged = x.nPay, x.paid.Format(cur)
-	dr.ClosingBalance = x.acct.Balance.Format(cur)
-	dr.LowestBalance, dr.LowestMinor = x.low.Format(cur), int64(x.low)
+	dr := x.out
+	dr.Charged, dr.RefusedAmount = x.charged.Format(x.cur), x.refused.Format(x.cur)
+	dr.Recharges, dr.Recharged = x.nPay, x.paid.Format(x.cur)
+	dr.ClosingBalance = x.acct.Balance.Format(x.cur)
+	dr.LowestBalance, dr.LowestMinor = x.low.Format(x.cur), int64(x.low)
 	dr.WouldRefuse = dr.RefusedCalls > 0
 	return dr, nil
 }

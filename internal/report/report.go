@@ -18,7 +18,6 @@ import (
 	"github.com/commcredits/commcredits/internal/charging"
 	"github.com/commcredits/commcredits/internal/directory"
 	"github.com/commcredits/commcredits/internal/ledger"
-	"github.com/commcredits/commcredits/internal/money"
 	"github.com/commcredits/commcredits/internal/plans"
 	"github.com/commcredits/commcredits/internal/recharge"
 	"github.com/commcredits/commcredits/internal/store"
@@ -62,9 +61,6 @@ type Store interface {
 	ReportRecharge(ctx context.Context, tenant string) (*recharge.State, error)
 }
 
-// MaxLookback is how far back a usage report may start (domain §8: up to one year).
-const MaxLookback = "1 year"
-
 // Engine answers report requests. Zero fields take their defaults.
 type Engine struct {
 	Store Store
@@ -107,21 +103,16 @@ func (e *Engine) tenant(ctx context.Context, id string) (store.Tenant, error) {
 	return t, nil
 }
 
-// Money is an amount as a decimal string in the tenant's currency ("12.50", "-3.00").
-func fmtMoney(a money.Amount, c money.Currency) string { return a.Format(c) }
-
-// oldest is the earliest instant a report may start at, for now.
+// oldest is the earliest instant a usage report may start at (domain §8: up to one year
+// back, in calendar terms).
 func oldest(now time.Time) time.Time { return now.AddDate(-1, 0, 0) }
 
-// Range is a half-open time range [From, To) in UTC.
-type Range struct {
-	From time.Time `json:"from"`
-	To   time.Time `json:"to"`
-}
+// span is a half-open time range [From, To) in UTC.
+type span struct{ From, To time.Time }
 
 // resolveRange applies the defaults (To = now, From = To − 30 days), clamps To to now and
 // refuses a From older than one year before now or not before To.
-func resolveRange(r Range, now time.Time) (Range, error) {
+func resolveRange(r span, now time.Time) (span, error) {
 	if r.To.IsZero() || r.To.After(now) {
 		r.To = now
 	}

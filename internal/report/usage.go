@@ -129,7 +129,7 @@ func (e *Engine) usageQuery(ctx context.Context, req UsageRequest) (*usageQuery,
 	if err != nil {
 		return nil, err
 	}
-	r, err := resolveRange(Range{From: req.From, To: req.To}, now)
+	r, err := resolveRange(span{From: req.From, To: req.To}, now)
 	if err != nil {
 		return nil, err
 	}
