@@ -8,24 +8,22 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/xuri/excelize/v2"
 
+	"github.com/commcredits/commcredits/internal/charging"
 	"github.com/commcredits/commcredits/internal/money"
 	"github.com/commcredits/commcredits/internal/payer"
 	"github.com/commcredits/commcredits/internal/plans"
 	"github.com/commcredits/commcredits/internal/store"
 )
 
-// UsageColumns are the PSTN usage report's columns, exactly as domain §8 lists them.
-var UsageColumns = []string{
-	"UsageId", "Call ID", "Conference ID", "User Location", "AAD ObjectId", "UPN",
-	"User Display Name", "Caller ID", "Call Type", "Number Type", "Domestic/International",
-	"Destination Dialed", "Destination Number", "Start Time", "End Time", "Duration Seconds",
-	"Connection Fee", "Charge", "Currency", "Capability",
-}
+// UsageColumns are the PSTN usage report's columns, exactly as domain §8 lists them: the
+// charging engine's columns without its trailing rate card reference.
+var UsageColumns = slices.Clone(charging.UsageColumns[:20])
 
 // UsageRequest selects the calls of a usage report. Zero To is now (a later To is clamped
 // to now); zero From is To − 30 days; From may not be more than one year before now. The
@@ -159,28 +157,13 @@ func (e *Engine) usageQuery(ctx context.Context, req UsageRequest) (*usageQuery,
 }
 
 func (q *usageQuery) line(u *store.UsageRecord) UsageLine {
-	cur := q.cur
-	if u.Currency != cur.Code {
-		if c, err := money.LookupCurrency(u.Currency); err == nil {
-			cur = c
-		}
-	}
-	di := "Domestic"
-	if u.International {
-		di = "International"
-	}
-	id := u.UsageID
-	if id == "" {
-		id = u.Tenant + "/" + u.CallID + "/" + u.Leg
-	}
+	rec := u.Record() // the charging engine's formatting: "+" numbers, RFC 3339 UTC, decimals
 	return UsageLine{
-		UsageID: id, CallID: u.CallID, ConferenceID: u.ConferenceID, UserLocation: u.UserLocation,
-		AADObjectID: u.UserID, UPN: u.UPN, UserDisplayName: u.DisplayName,
-		CallerID: q.mask.number(u.CallerID), CallType: u.CallType, NumberType: u.NumberType,
-		DomesticInternational: di, DestinationDialed: u.DestinationDialed,
-		DestinationNumber: q.mask.number(u.DestinationNumber), StartTime: u.Start.UTC(), EndTime: u.End.UTC(),
-		DurationSeconds: u.DurationSeconds, ConnectionFee: u.ConnectionFee.Format(cur), Charge: u.Charge.Format(cur),
-		Currency: u.Currency, Capability: u.Capability, CardRef: u.CardRefText, charge: u.Charge,
+		UsageID: rec[0], CallID: rec[1], ConferenceID: rec[2], UserLocation: rec[3], AADObjectID: rec[4], UPN: rec[5],
+		UserDisplayName: rec[6], CallerID: q.mask.number(u.CallerID), CallType: rec[8], NumberType: rec[9],
+		DomesticInternational: rec[10], DestinationDialed: rec[11], DestinationNumber: q.mask.number(u.DestinationNumber),
+		StartTime: u.Start.UTC(), EndTime: u.End.UTC(), DurationSeconds: u.DurationSeconds,
+		ConnectionFee: rec[16], Charge: rec[17], Currency: rec[18], Capability: rec[19], CardRef: u.CardRefText, charge: u.Charge,
 	}
 }
 

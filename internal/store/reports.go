@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"strconv"
 	"time"
 
@@ -85,28 +83,31 @@ type UsageRecord struct {
 
 // ReportUsage lists a tenant's PSTN usage rows by start time, call id and leg.
 func (s *SQL) ReportUsage(ctx context.Context, tenantID string) ([]UsageRecord, error) {
-	r, err := s.read.query(ctx, `SELECT call_id, leg, conference_id, user_location, user_id, upn, display_name,
-		caller_id, call_type, number_type, international, destination_dialed, destination_number, start_at, end_at,
-		duration_seconds, connection_fee, charge, currency, capability, card_ref, pool_seconds, review
-		FROM usage WHERE tenant_id = ? ORDER BY start_at, call_id, leg`, tenantID)
+	var out []UsageRecord
+	err := each(ctx, s.read, usageSelect+` WHERE tenant_id = ? ORDER BY start_at, call_id, leg`, []any{tenantID}, func(r rows) error {
+		u, err := scanUsage(r, tenantID)
+		out = append(out, u)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
-	var out []UsageRecord
-	for r.Next() {
-		u := UsageRecord{UsageRow: charging.UsageRow{Tenant: tenantID}}
-		var intl, start, end int64
-		if err := r.Scan(&u.CallID, &u.Leg, &u.ConferenceID, &u.UserLocation, &u.UserID, &u.UPN, &u.DisplayName,
-			&u.CallerID, &u.CallType, &u.NumberType, &intl, &u.DestinationDialed, &u.DestinationNumber, &start, &end,
-			&u.DurationSeconds, (*int64)(&u.ConnectionFee), (*int64)(&u.Charge), &u.Currency, &u.Capability,
-			&u.CardRefText, &u.PoolSeconds, &u.Review); err != nil {
-			return nil, err
-		}
-		u.International, u.Start, u.End = intl != 0, fromNano(start), fromNano(end)
-		out = append(out, u)
-	}
-	return out, r.Err()
+	return out, nil
+}
+
+const usageSelect = `SELECT call_id, leg, conference_id, user_location, user_id, upn, display_name,
+	caller_id, call_type, number_type, international, destination_dialed, destination_number, start_at, end_at,
+	duration_seconds, connection_fee, charge, currency, capability, card_ref, pool_seconds, review FROM usage`
+
+func scanUsage(r rows, tenantID string) (UsageRecord, error) {
+	u := UsageRecord{UsageRow: charging.UsageRow{Tenant: tenantID}}
+	var intl, start, end int64
+	err := r.Scan(&u.CallID, &u.Leg, &u.ConferenceID, &u.UserLocation, &u.UserID, &u.UPN, &u.DisplayName,
+		&u.CallerID, &u.CallType, &u.NumberType, &intl, &u.DestinationDialed, &u.DestinationNumber, &start, &end,
+		&u.DurationSeconds, (*int64)(&u.ConnectionFee), (*int64)(&u.Charge), &u.Currency, &u.Capability,
+		&u.CardRefText, &u.PoolSeconds, &u.Review)
+	u.International, u.Start, u.End = intl != 0, fromNano(start), fromNano(end)
+	return u, err
 }
 
 // ReportRefusals lists a tenant's refused calls by time, then call id and leg.
@@ -184,19 +185,11 @@ func (f UsageFilter) where(tenantID string) (string, []any) {
 // one row at a time: a year of calls is never held in memory. An error from fn stops it.
 func (s *SQL) EachUsage(ctx context.Context, tenantID string, f UsageFilter, fn func(*UsageRecord) error) error {
 	where, args := f.where(tenantID)
-	return each(ctx, s.read, `SELECT call_id, leg, conference_id, user_location, user_id, upn, display_name,
-		caller_id, call_type, number_type, international, destination_dialed, destination_number, start_at, end_at,
-		duration_seconds, connection_fee, charge, currency, capability, card_ref, pool_seconds, review
-		FROM usage WHERE `+where+` ORDER BY start_at, call_id, leg`, args, func(r rows) error {
-		u := UsageRecord{UsageRow: charging.UsageRow{Tenant: tenantID}}
-		var intl, start, end int64
-		if err := r.Scan(&u.CallID, &u.Leg, &u.ConferenceID, &u.UserLocation, &u.UserID, &u.UPN, &u.DisplayName,
-			&u.CallerID, &u.CallType, &u.NumberType, &intl, &u.DestinationDialed, &u.DestinationNumber, &start, &end,
-			&u.DurationSeconds, (*int64)(&u.ConnectionFee), (*int64)(&u.Charge), &u.Currency, &u.Capability,
-			&u.CardRefText, &u.PoolSeconds, &u.Review); err != nil {
+	return each(ctx, s.read, usageSelect+` WHERE `+where+` ORDER BY start_at, call_id, leg`, args, func(r rows) error {
+		u, err := scanUsage(r, tenantID)
+		if err != nil {
 			return err
 		}
-		u.International, u.Start, u.End = intl != 0, fromNano(start), fromNano(end)
 		return fn(&u)
 	})
 }
@@ -229,16 +222,12 @@ func (s *SQL) ReportUsageDaily(ctx context.Context, tenantID string, f UsageFilt
 
 // EachEntry calls fn for every ledger entry of a tenant with at in [from, to), by seq.
 func (s *SQL) EachEntry(ctx context.Context, tenantID string, from, to time.Time, fn func(ledger.Entry) error) error {
-	return each(ctx, s.read, `SELECT seq, kind, amount, balance_before, balance_after, at, lot_id, ref, reason
-		FROM ledger_entries WHERE tenant_id = ? AND at >= ? AND at < ? ORDER BY seq`,
+	return each(ctx, s.read, entrySelect+` WHERE tenant_id = ? AND at >= ? AND at < ? ORDER BY seq`,
 		[]any{tenantID, from.UnixNano(), to.UnixNano()}, func(r rows) error {
-			var e ledger.Entry
-			var kind string
-			var at int64
-			if err := r.Scan(&e.Seq, &kind, (*int64)(&e.Amount), (*int64)(&e.Before), (*int64)(&e.After), &at, &e.LotID, &e.Ref, &e.Reason); err != nil {
+			e, err := scanEntry(r)
+			if err != nil {
 				return err
 			}
-			e.Kind, e.At = ledger.EntryKind(kind), fromNano(at)
 			return fn(e)
 		})
 }
@@ -247,15 +236,5 @@ func (s *SQL) EachEntry(ctx context.Context, tenantID string, from, to time.Time
 // never set it up has recharge.New's.
 func (s *SQL) ReportRecharge(ctx context.Context, tenantID string) (*recharge.State, error) {
 	st := recharge.New(tenantID)
-	err := each(ctx, s.read, `SELECT body FROM recharge_state WHERE tenant_id = ?`, []any{tenantID}, func(r rows) error {
-		var body string
-		if err := r.Scan(&body); err != nil {
-			return err
-		}
-		return json.Unmarshal([]byte(body), st)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("recharge state of %q: %w", tenantID, err)
-	}
-	return st, nil
+	return st, loadRecharge(ctx, s.read, tenantID, st)
 }
