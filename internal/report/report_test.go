@@ -94,8 +94,8 @@ func TestUsageExports(t *testing.T) {
 			}
 		}
 		// bob's own number is not masked, external ones are (DE: 3 digits)
-		if recs[3][12] != "+12025550150" || recs[1][12] != "+4989123***" {
-			t.Fatalf("masking: %q %q", recs[3][12], recs[1][12])
+		if recs[3][12] != "+12025550150" || recs[1][12] != "+4989123***" || recs[1][7] != "+4930123456" {
+			t.Fatalf("masking: callee %q %q, caller %q", recs[3][12], recs[1][12], recs[1][7])
 		}
 		var p report.UsageParameters
 		if err := json.Unmarshal(read(t, zr.File[1]), &p); err != nil {
