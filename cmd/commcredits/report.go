@@ -183,7 +183,11 @@ func runReport(ctx context.Context, e *report.Engine, st *store.SQL, kind, forma
 		}
 		v, tables = r, []report.Table{r.Table()}
 	case "statement":
-		r, err := e.Statement(ctx, report.StatementRequest{Tenant: a.tenant, From: a.from, To: a.to})
+		req := report.StatementRequest{Tenant: a.tenant, From: a.from, To: a.to}
+		if format == "csv" {
+			return e.WriteStatementCSV(ctx, w, req)
+		}
+		r, err := e.Statement(ctx, req)
 		if err != nil {
 			return err
 		}

@@ -50,6 +50,15 @@ func TestGolden(t *testing.T) {
 			t.Fatal(err)
 		}
 		golden(t, "globex.statement.json", asJSON(t, s))
+		csv.Reset()
+		if err := e.WriteStatementCSV(ctx, &csv, report.StatementRequest{Tenant: "globex"}); err != nil {
+			t.Fatal(err)
+		}
+		golden(t, "globex.statement.csv", csv.Bytes())
+		// the streamed CSV holds exactly the statement's entries
+		if want := len(s.Entries) + 1; bytes.Count(csv.Bytes(), []byte("\r\n")) != want {
+			t.Fatalf("statement CSV has %d lines, want %d", bytes.Count(csv.Bytes(), []byte("\r\n")), want)
+		}
 		f, err := e.Funding(ctx, report.FundingRequest{Tenant: "globex"})
 		if err != nil {
 			t.Fatal(err)

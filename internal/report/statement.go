@@ -2,10 +2,15 @@ package report
 
 import (
 	"context"
+	"encoding/csv"
+	"errors"
+	"io"
+	"strconv"
 	"time"
 
 	"github.com/commcredits/commcredits/internal/ledger"
 	"github.com/commcredits/commcredits/internal/money"
+	"github.com/commcredits/commcredits/internal/store"
 )
 
 // ExpiringWindow is how far ahead "funds expiring soon" looks.
@@ -76,20 +81,68 @@ func entryLine(e ledger.Entry, c money.Currency) EntryLine {
 		After: e.After.Format(c), At: e.At.UTC(), LotID: e.LotID, Ref: e.Ref, Reason: e.Reason}
 }
 
-// Statement reads the account, its lots and the ledger entries of the range (streamed).
-func (e *Engine) Statement(ctx context.Context, req StatementRequest) (*Statement, error) {
-	now := e.now()
-	t, err := e.tenant(ctx, req.Tenant)
-	if err != nil {
-		return nil, err
+// entryRange resolves a statement request: the tenant, the range as asked (to clamped to
+// now) and the bounds to query, the end one nanosecond past now to keep entries booked at now.
+func (e *Engine) entryRange(ctx context.Context, req StatementRequest, now time.Time) (t store.Tenant, from, to, start, end time.Time, err error) {
+	if t, err = e.tenant(ctx, req.Tenant); err != nil {
+		return
 	}
-	to := req.To.UTC()
+	to, from = req.To.UTC(), req.From.UTC()
 	if to.IsZero() || to.After(now) {
 		to = now
 	}
-	from := req.From.UTC()
 	if !from.IsZero() && !from.Before(to) {
-		return nil, invalid("from", "%s is not before to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))
+		err = invalid("from", "%s is not before to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))
+		return
+	}
+	start, end = from, to
+	if start.IsZero() {
+		start = time.Unix(0, 0)
+	}
+	if end.Equal(now) {
+		end = now.Add(time.Nanosecond)
+	}
+	return
+}
+
+// StatementColumns are the columns of the statement's entries CSV.
+var StatementColumns = []string{"Seq", "Time", "Kind", "Amount", "Before", "After", "Lot", "Ref", "Reason"}
+
+// Record is the entry's fields in StatementColumns order.
+func (l *EntryLine) Record() []string {
+	lot := ""
+	if l.LotID != 0 {
+		lot = strconv.FormatInt(l.LotID, 10)
+	}
+	return []string{strconv.FormatInt(l.Seq, 10), ts(l.At), l.Kind, l.Amount, l.Before, l.After, lot, l.Ref, l.Reason}
+}
+
+// WriteStatementCSV writes the ledger entries of the range as RFC 4180 CSV, streamed from
+// the store one entry at a time.
+func (e *Engine) WriteStatementCSV(ctx context.Context, w io.Writer, req StatementRequest) error {
+	t, _, _, start, end, err := e.entryRange(ctx, req, e.now())
+	if err != nil {
+		return err
+	}
+	cw := csv.NewWriter(w)
+	cw.UseCRLF = true
+	if err := cw.Write(StatementColumns); err != nil {
+		return err
+	}
+	err = e.Store.EachEntry(ctx, t.ID, start, end, func(en ledger.Entry) error {
+		l := entryLine(en, t.Currency)
+		return cw.Write(l.Record())
+	})
+	cw.Flush()
+	return errors.Join(err, cw.Error())
+}
+
+// Statement reads the account, its lots and the ledger entries of the range.
+func (e *Engine) Statement(ctx context.Context, req StatementRequest) (*Statement, error) {
+	now := e.now()
+	t, from, to, start, end, err := e.entryRange(ctx, req, now)
+	if err != nil {
+		return nil, err
 	}
 	a, err := e.Store.Account(ctx, t.ID)
 	if err != nil {
@@ -100,15 +153,6 @@ func (e *Engine) Statement(ctx context.Context, req StatementRequest) (*Statemen
 		Balance: a.Balance.Format(c), Available: a.Available().Format(c), Reserved: a.Reserved.Format(c), Debt: a.Debt.Format(c),
 		Entries: []EntryLine{}, Lots: []LotLine{}, ExpiringSoon: []LotLine{}, Forfeitures: []EntryLine{}}
 	var tot ledger.Totals
-	start := from
-	if start.IsZero() {
-		start = time.Unix(0, 0)
-	}
-	// An end one nanosecond past now keeps the entries booked at now itself.
-	end := to
-	if end.Equal(now) {
-		end = now.Add(time.Nanosecond)
-	}
 	err = e.Store.EachEntry(ctx, t.ID, start, end, func(en ledger.Entry) error {
 		l := entryLine(en, c)
 		st.Entries = append(st.Entries, l)

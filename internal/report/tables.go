@@ -49,13 +49,9 @@ func (r *BlockedReport) Table() Table {
 
 // Table lists the ledger entries.
 func (s *Statement) Table() Table {
-	t := Table{Header: []string{"Seq", "Time", "Kind", "Amount", "Before", "After", "Lot", "Ref", "Reason"}}
-	for _, e := range s.Entries {
-		lot := ""
-		if e.LotID != 0 {
-			lot = strconv.FormatInt(e.LotID, 10)
-		}
-		t.Rows = append(t.Rows, []string{strconv.FormatInt(e.Seq, 10), ts(e.At), e.Kind, e.Amount, e.Before, e.After, lot, e.Ref, e.Reason})
+	t := Table{Header: StatementColumns}
+	for i := range s.Entries {
+		t.Rows = append(t.Rows, s.Entries[i].Record())
 	}
 	return t
 }
