@@ -260,6 +260,7 @@ type sim struct {
 	nPay             int
 	charged, refused money.Amount
 	caps             map[string]bool
+	err              error // the first ledger refusal, which stops the replay
 }
 
 // newSim validates the settings (as a real update would) and prepares the replay.
@@ -349,6 +350,9 @@ func (x *sim) step(en ledger.Entry, source map[int64]string) error {
 		return nil
 	}
 	x.track(at)
+	if x.err != nil {
+		return x.err
+	}
 	return x.balanceChanged(at)
 }
 
@@ -359,6 +363,9 @@ func (x *sim) finish(balanceNow money.Amount) (*DryRun, error) {
 			return nil, err
 		}
 	}
+	if x.err != nil {
+		return nil, x.err
+	}
 	dr := x.out
 	dr.Charged, dr.RefusedAmount = x.charged.Format(x.cur), x.refused.Format(x.cur)
 	dr.Recharges, dr.Recharged = x.nPay, x.paid.Format(x.cur)
@@ -368,9 +375,12 @@ func (x *sim) finish(balanceNow money.Amount) (*DryRun, error) {
 	return dr, nil
 }
 
+// apply runs c on the simulated account. Positive Fund, Charge and Adjust amounts are not
+// refused by the ledger; should one be, the replay stops with the error rather than drift.
 func (x *sim) apply(c ledger.Command, at time.Time) {
-	// Charge and Fund of positive amounts cannot be refused by the ledger.
-	_, _ = ledger.Apply(x.acct, c, at, x.lcfg)
+	if _, err := ledger.Apply(x.acct, c, at, x.lcfg); err != nil && x.err == nil {
+		x.err = fmt.Errorf("report: dry run: %s at %s: %w", c.Name(), at.Format(time.RFC3339), err)
+	}
 }
 
 func (x *sim) track(at time.Time) {
