@@ -161,6 +161,17 @@ func TestUsageFilters(t *testing.T) {
 				}
 			})
 		}
+		// ten calls since 1 September; anna paid 0.05 + 0.06 + 0.06 + 0.10 + 1.44 + 0.24
+		r, err := e.Usage(ctx, report.UsageRequest{Tenant: "globex", From: sep, Limit: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Lines) != 2 || !r.Truncated || r.Calls != 10 || *r.Parameters.Rows != 10 || r.Charge != "1.95" || r.Lines[1].CallID != "a2" {
+			t.Fatalf("limited report: %d lines, truncated %v, calls %d, charge %s", len(r.Lines), r.Truncated, r.Calls, r.Charge)
+		}
+		if _, err := e.Usage(ctx, report.UsageRequest{Tenant: "globex", Limit: 10001}); !errors.Is(err, report.ErrInvalid) {
+			t.Fatalf("limit 10001: %v", err)
+		}
 		days, err := e.UsageDaily(ctx, report.UsageRequest{Tenant: "globex", From: sep, To: time.Date(2026, 9, 11, 0, 0, 0, 0, time.UTC)})
 		if err != nil {
 			t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/commcredits/commcredits/internal/charging"
+	"github.com/commcredits/commcredits/internal/directory"
 	"github.com/commcredits/commcredits/internal/money"
 	"github.com/commcredits/commcredits/internal/payer"
 	"github.com/commcredits/commcredits/internal/plans"
@@ -78,8 +79,6 @@ type UsageLine struct {
 	Capability            string    `json:"capability"`
 	// CardRef is the rate card version and row that priced the call (not a §8 column).
 	CardRef string `json:"card_ref,omitempty"`
-
-	charge money.Amount
 }
 
 // Record is the line's fields in UsageColumns order, times in RFC 3339 UTC.
@@ -139,8 +138,8 @@ func (e *Engine) usageQuery(ctx context.Context, req UsageRequest) (*usageQuery,
 			return nil, invalid("capability", "unknown licence code %q", req.Capability)
 		}
 	}
-	if len(req.User) > 128 {
-		return nil, invalid("user", "longer than 128 characters")
+	if len(req.User) > directory.MaxIDLen {
+		return nil, invalid("user", "longer than %d characters", directory.MaxIDLen)
 	}
 	d, err := e.Store.ReportDirectory(ctx, t.ID)
 	if err != nil {
@@ -163,7 +162,7 @@ func (q *usageQuery) line(u *store.UsageRecord) UsageLine {
 		UserDisplayName: rec[6], CallerID: q.mask.number(u.CallerID), CallType: rec[8], NumberType: rec[9],
 		DomesticInternational: rec[10], DestinationDialed: rec[11], DestinationNumber: q.mask.number(u.DestinationNumber),
 		StartTime: u.Start.UTC(), EndTime: u.End.UTC(), DurationSeconds: u.DurationSeconds,
-		ConnectionFee: rec[16], Charge: rec[17], Currency: rec[18], Capability: rec[19], CardRef: u.CardRefText, charge: u.Charge,
+		ConnectionFee: rec[16], Charge: rec[17], Currency: rec[18], Capability: rec[19], CardRef: u.CardRefText,
 	}
 }
 
@@ -203,27 +202,34 @@ func (e *Engine) Usage(ctx context.Context, req UsageRequest) (*UsageReport, err
 		return nil, err
 	}
 	rep := &UsageReport{Currency: q.cur.Code, Columns: UsageColumns, Lines: []UsageLine{}}
-	var total money.Amount
-	err = e.each(ctx, q, func(l *UsageLine) error {
-		rep.Calls++
-		total += l.charge
-		if len(rep.Lines) < limit {
-			rep.Lines = append(rep.Lines, *l)
-		} else {
-			rep.Truncated = true
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	rep.Charge = total.Format(q.cur)
+	// Totals come from the store's daily sums; the lines stop at the limit.
 	if rep.Days, err = e.days(ctx, q); err != nil {
 		return nil, err
 	}
+	var total money.Amount
+	for _, d := range rep.Days {
+		rep.Calls += d.Calls
+		total += money.Amount(d.ChargeMinor)
+	}
+	rep.Charge = total.Format(q.cur)
+	err = e.each(ctx, q, func(l *UsageLine) error {
+		if len(rep.Lines) == limit {
+			rep.Truncated = true
+			return errEnough
+		}
+		rep.Lines = append(rep.Lines, *l)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errEnough) {
+		return nil, err
+	}
 	rep.Parameters = q.params
+	rep.Parameters.Rows = &rep.Calls
 	return rep, nil
 }
+
+// errEnough stops a row iteration early; it never leaves the package.
+var errEnough = errors.New("enough rows")
 
 // UsageDaily is the chart series of req: one entry per UTC day of the range, days without
 // calls included, summed by the store.
