@@ -8,12 +8,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/commcredits/commcredits/internal/pgtest"
 	"github.com/commcredits/commcredits/internal/report"
 	"github.com/commcredits/commcredits/internal/scenario"
 	"github.com/commcredits/commcredits/internal/store"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
+
+// TestMain stops the PostgreSQL cluster pgtest may have started for storetest.Each.
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // withScenario runs a scenario file of testdata and calls fn with an engine over its final
 // state, the clock at the scenario's end.

@@ -77,8 +77,11 @@ func (w *firstWrite) Write(p []byte) (int, error) {
 // The exports write lines while the store cursor is still producing rows: bytes arrive long
 // before the last row is read (csv and zip buffer only a few KiB).
 func TestExportsStream(t *testing.T) {
-	const n = 20000
-	st := storetest.Open(t, "sqlite:"+filepath.Join(t.TempDir(), "cc.db"))
+	storetest.Each(t, func(t *testing.T, _ string, st *store.SQL) { exportsStream(t, st) })
+}
+
+func exportsStream(t *testing.T, st *store.SQL) {
+	const n = 10000
 	seed(t, st, n)
 	c := &counting{SQL: st}
 	e := &report.Engine{Store: c, Now: func() time.Time { return day0.AddDate(0, 1, 0) }}
