@@ -100,6 +100,7 @@ func exportsStream(t *testing.T, st *store.SQL) {
 			if *p.Rows != n || c.rows != n {
 				t.Fatalf("rows %d, store produced %d, want %d", *p.Rows, c.rows, n)
 			}
+			t.Logf("first bytes after %d rows", w.at)
 			// csv holds ~4 KiB (about 20 rows); deflate a block of about 1,850 of these rows.
 			if limit := map[string]int{"csv": 100, "zip": 2500}[name]; w.at == 0 || w.at > limit {
 				t.Fatalf("first bytes written after %d of %d rows: not streamed", w.at, n)
