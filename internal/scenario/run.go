@@ -34,8 +34,8 @@ type Options struct {
 	// afterwards); "" means os.TempDir().
 	TempDir string
 	// Inspect, when set, is called with the scenario's store and clock once the run ended
-	// without error and the final state was collected, before the database is removed: tests of read
-	// paths (reports) use it to query real tenant states.
+	// without error and the final state was collected, before the database is removed:
+	// tests of read paths (reports) use it to query real tenant states.
 	Inspect func(ctx context.Context, st *store.SQL, now time.Time) error
 }
 
