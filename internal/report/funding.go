@@ -398,12 +398,7 @@ func (x *sim) balanceChanged(at time.Time) error {
 // every payment succeeding at once.
 func (x *sim) handle(out recharge.Output, at time.Time) error {
 	queue := out.Actions
-	for _, ev := range out.Events {
-		if ev.Type == notify.RechargeCapReached && !x.caps[x.rs.Month] {
-			x.caps[x.rs.Month] = true
-			x.out.CapReachedMonths = append(x.out.CapReachedMonths, x.rs.Month)
-		}
-	}
+	x.noteCaps(out.Events)
 	for n := 0; len(queue) > 0; n++ {
 		if n > maxDryActions {
 			return ErrDryRunRunaway
@@ -428,13 +423,18 @@ func (x *sim) handle(out recharge.Output, at time.Time) error {
 		default:
 			continue
 		}
-		for _, ev := range next.Events {
-			if ev.Type == notify.RechargeCapReached && !x.caps[x.rs.Month] {
-				x.caps[x.rs.Month] = true
-				x.out.CapReachedMonths = append(x.out.CapReachedMonths, x.rs.Month)
-			}
-		}
+		x.noteCaps(next.Events)
 		queue = append(queue, next.Actions...)
 	}
 	return nil
+}
+
+// noteCaps records the months in which the monthly cap stopped a recharge.
+func (x *sim) noteCaps(events []notify.Event) {
+	for _, ev := range events {
+		if ev.Type == notify.RechargeCapReached && !x.caps[x.rs.Month] {
+			x.caps[x.rs.Month] = true
+			x.out.CapReachedMonths = append(x.out.CapReachedMonths, x.rs.Month)
+		}
+	}
 }
