@@ -389,8 +389,13 @@ func (x *sim) track(at time.Time) {
 	}
 }
 
+// balance is what the writer reports to the policy after a ledger command.
+func (x *sim) balance(at time.Time) recharge.BalanceChanged {
+	return recharge.BalanceChanged{Balance: x.acct.Balance, Available: x.acct.Available(), Seq: x.acct.NextSeq - 1, At: at}
+}
+
 func (x *sim) balanceChanged(at time.Time) error {
-	out := x.rs.OnBalance(recharge.BalanceChanged{Balance: x.acct.Balance, Available: x.acct.Available(), Seq: x.acct.NextSeq - 1, At: at}, x.cfg)
+	out := x.rs.OnBalance(x.balance(at), x.cfg)
 	return x.handle(out, at)
 }
 
@@ -414,7 +419,7 @@ func (x *sim) handle(out recharge.Output, at time.Time) error {
 				x.paid += a.Amount
 				x.out.RechargeLog = append(x.out.RechargeLog, DryRecharge{At: at, Amount: a.Amount.Format(x.cur), BalanceAfter: x.acct.Balance.Format(x.cur)})
 			}
-			next = x.rs.OnBalance(recharge.BalanceChanged{Balance: x.acct.Balance, Available: x.acct.Available(), Seq: x.acct.NextSeq - 1, At: at}, x.cfg)
+			next = x.rs.OnBalance(x.balance(at), x.cfg)
 		case recharge.StartAttempt:
 			var err error
 			if next, err = x.rs.Apply(recharge.AttemptSucceeded{Key: a.Key, PaymentID: dryRunPayment, At: at}, x.cfg); err != nil {
