@@ -157,3 +157,9 @@ var (
 	_ jobs.Contacts = (*SQL)(nil)
 	_ jobs.Webhooks = (*SQL)(nil)
 )
+
+// TenantName returns the tenant's display name (jobs.TenantNames).
+func (s *SQL) TenantName(ctx context.Context, id string) (string, error) {
+	t, err := s.Tenant(ctx, id)
+	return t.Name, err
+}

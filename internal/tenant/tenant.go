@@ -230,6 +230,9 @@ type SetPaymentMethod struct {
 	ExpYear  int    `json:"exp_year,omitempty"`
 	Brand    string `json:"brand,omitempty"`
 	Last4    string `json:"last4,omitempty"`
+	// Customer is the payment provider's customer the card is attached to ("cus_…");
+	// empty keeps the one on file.
+	Customer string `json:"customer,omitempty"`
 }
 
 // AddFunds buys Amount with Method (the method on file when empty). An enterprise
@@ -400,7 +403,7 @@ func Apply(s *State, cmd Command, now time.Time, env *Env) (Result, Effects, err
 		err = s.funding(recharge.SettingsUpdated{Settings: c.Settings, IfVersion: c.IfVersion, At: now}, now, env, &eff)
 	case SetPaymentMethod:
 		err = s.funding(recharge.PaymentMethodUpdated{Method: c.Method, Expiry: recharge.CardExpiry{Month: c.ExpMonth, Year: c.ExpYear},
-			Brand: c.Brand, Last4: c.Last4, At: now}, now, env, &eff)
+			Brand: c.Brand, Last4: c.Last4, Customer: c.Customer, At: now}, now, env, &eff)
 	case AddFunds:
 		err = s.funding(recharge.ManualPurchase{Amount: c.Amount, Method: c.Method, At: now}, now, env, &eff)
 	case PaymentReport:
