@@ -100,6 +100,12 @@ type State struct {
 	// Customer is the provider customer the card is attached to ("cus_…"), sent with
 	// every charge.
 	Customer string `json:"customer,omitempty"`
+	// Time-driven notices (kept here to be stored with the funding state; the tenant
+	// state decides them): ExpiryWarned is the nearest funds_expiring threshold (days)
+	// sent per live lot, NextNotice the next instant one is due (zero: none).
+	NoticesChecked bool          `json:"notices_checked,omitempty"`
+	ExpiryWarned   map[int64]int `json:"expiry_warned,omitempty"`
+	NextNotice     time.Time     `json:"next_notice,omitzero"`
 	// The last balance and available amount seen (BalanceChanged), advanced by the
 	// credits this machine emits.
 	Balance   money.Amount `json:"balance"`

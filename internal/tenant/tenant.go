@@ -430,6 +430,7 @@ func Apply(s *State, cmd Command, now time.Time, env *Env) (Result, Effects, err
 		// balance notifications. It runs for refused commands too (their expiries count).
 		s.balanceChanged(now, env, &eff)
 	}
+	s.notices(now, env, &eff)
 	res.Balance, res.Available = s.Account.Balance, s.Account.Available()
 	return res, eff, err
 }
@@ -792,8 +793,11 @@ func (s *State) book(key string, reserved bool, ref PoolRef, a *charging.Authori
 		return fmt.Errorf("book %q: %w", key, err)
 	}
 	if st.PoolSeconds > 0 {
-		s.usage(ref).Used += st.PoolSeconds
+		u := s.usage(ref)
+		before := u.Used
+		u.Used += st.PoolSeconds
 		s.touchPool(ref, eff)
+		s.poolUsed(ref, before, now, env, eff)
 	}
 	if st.Charge > 0 && a.User != "" {
 		sr := SpendRef{plans.MonthOf(a.Start), a.User}
