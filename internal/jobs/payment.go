@@ -28,6 +28,10 @@ type PaymentAttempt struct {
 	Customer string `json:"customer,omitempty"`
 	// Purpose: "auto_recharge", "purchase"; shown on the provider's dashboard.
 	Purpose string `json:"purpose"`
+	// Round tells apart the jobs of one key retried after an unknown outcome (the
+	// earlier job may not even be finished when the retry is enqueued). It is not sent to
+	// the provider: every round charges with the same key.
+	Round int `json:"round,omitempty" river:"unique"`
 }
 
 // KindPaymentAttempt is PaymentAttempt's River kind.

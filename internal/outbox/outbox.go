@@ -102,7 +102,7 @@ func (d *Dispatcher) one(ctx context.Context, r store.OutboxRow) (bool, error) {
 		}
 		a := it.Action
 		_, err := d.Jobs.Enqueue(ctx, jobs.PaymentAttempt{Tenant: r.Tenant, AttemptKey: a.Key, Amount: int64(a.Amount),
-			Currency: r.Currency.Code, PaymentMethod: a.PaymentMethod, Customer: a.Customer, Purpose: string(a.Purpose)})
+			Currency: r.Currency.Code, PaymentMethod: a.PaymentMethod, Customer: a.Customer, Purpose: string(a.Purpose), Round: a.Round})
 		return err == nil, err
 	case "schedule_retry":
 		var it struct{ Action recharge.ScheduleRetry }

@@ -200,6 +200,9 @@ type StartAttempt struct {
 	Amount        money.Amount
 	PaymentMethod string
 	Customer      string `json:",omitempty"` // the provider customer the card belongs to
+	// Round counts the unknown outcomes of Key before this start (0 for its first): a
+	// retry of the same key after an unknown outcome is a new job with the same key.
+	Round int `json:",omitempty"`
 }
 
 // ScheduleRetry: at At, send RetryDue{Key}. Key is the key the retry will charge with:
@@ -577,7 +580,7 @@ func (s *State) retryDue(ev RetryDue) (Output, error) {
 		return out, err
 	}
 	a.Phase = PhaseCharging
-	out.Actions = append(out.Actions, StartAttempt{AttemptID: a.ID, Key: a.Key, Purpose: a.Purpose, Amount: a.Amount, PaymentMethod: a.PaymentMethod, Customer: s.Customer})
+	out.Actions = append(out.Actions, StartAttempt{AttemptID: a.ID, Key: a.Key, Purpose: a.Purpose, Amount: a.Amount, PaymentMethod: a.PaymentMethod, Customer: s.Customer, Round: a.Unknowns})
 	return out, nil
 }
 

@@ -266,8 +266,16 @@ func (PaymentReport) Name() string { return "payment_report" }
 func (RetryDue) Name() string      { return "retry_due" }
 
 // IdempotencyKey: one report per charge key; a job that reports twice (a crash after the
-// report) replays the first result.
-func (c PaymentReport) IdempotencyKey() string { return "report:" + c.Key }
+// report) replays the first result. An unknown outcome has no key: the same charge key may
+// end unknown again after its retry, and that second report must reach the policy (which
+// ignores a repeat itself: the attempt is no longer charging) instead of replaying the
+// first, which would leave the attempt in flight for good.
+func (c PaymentReport) IdempotencyKey() string {
+	if !c.Succeeded && c.Kind == payment.KindUnknownOutcome {
+		return ""
+	}
+	return "report:" + c.Key
+}
 
 // StateKeyed: the recharge policy itself ignores a RetryDue for a key that is not waiting
 // (already retried, finished, cancelled), and the same key may legitimately be retried more
