@@ -103,6 +103,8 @@ type State struct {
 	// Time-driven notices (kept here to be stored with the funding state; the tenant
 	// state decides them): ExpiryWarned is the nearest funds_expiring threshold (days)
 	// sent per live lot, NextNotice the next instant one is due (zero: none).
+	// ReceiptSeq numbers the tenant's receipts and invoices (tenant.Receipt).
+	ReceiptSeq     int64         `json:"receipt_seq,omitempty"`
 	NoticesChecked bool          `json:"notices_checked,omitempty"`
 	ExpiryWarned   map[int64]int `json:"expiry_warned,omitempty"`
 	NextNotice     time.Time     `json:"next_notice,omitzero"`

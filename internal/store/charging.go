@@ -145,7 +145,7 @@ func chargingStmts(stmts []stmt, m *Mutation) ([]stmt, error) {
 	} {
 		stmts = chunked(stmts, p.k, p.cols, p.args)
 	}
-	return stmts, nil
+	return receiptStmts(stmts, m), nil
 }
 
 // cardRef writes a rate card row reference as the usage report does: "outbound/USD/v3#12".

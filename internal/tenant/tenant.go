@@ -349,6 +349,8 @@ type Effects struct {
 	// commit (payment attempts, retries, notifications), in order.
 	Recharge bool
 	Outbox   []OutboxItem
+	// Receipts are the funding transactions' receipts and invoices, one per credit.
+	Receipts []Receipt
 	Entries  []ledger.Entry
 	Lots     []ledger.Lot // snapshots, later ones win
 	// Reservations are the ids of reservations opened, changed or closed: storage writes
@@ -483,6 +485,7 @@ func (s *State) follow(out recharge.Output, now time.Time, env *Env, eff *Effect
 			if err != nil {
 				return fmt.Errorf("credit %s: %w", a.AttemptID, err)
 			}
+			s.receipt(a, r.LotID, now, eff)
 		case recharge.StartAttempt:
 			eff.Outbox = append(eff.Outbox, OutboxItem{Key: "pay:" + a.Key + s.unknowns(a.Key), Kind: "start_attempt", Action: a})
 		case recharge.ScheduleRetry:
