@@ -205,7 +205,11 @@ func TestSMTPDownMailArrivesLaterOnce(t *testing.T) {
 			a, err := s.Account(ctx, tid)
 			return err == nil && a.Totals.Funded == 6050
 		})
-		time.Sleep(time.Second) // a few failed tries
+		id := notify.Key(notify.RechargeSucceeded, tid, "recharge:"+tid+":1")
+		pump(t, d, "two failed tries while the server is down", func() bool {
+			log, err := d.Jobs.Deliveries(ctx, id)
+			return err == nil && len(log) >= 2 && !log[0].OK && !log[1].OK
+		})
 		l2, err := net.Listen("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
@@ -216,6 +220,19 @@ func TestSMTPDownMailArrivesLaterOnce(t *testing.T) {
 		time.Sleep(time.Second)
 		if n := in.with(notify.RechargeSucceeded); n != 1 {
 			t.Fatalf("%d recharge mails, want 1", n)
+		}
+		// A manual resend of the logged event mails it once more.
+		ev, err := s.NotifyEvent(ctx, tid, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Jobs.Resend(ctx, ev, jobs.TargetEmail, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		pump(t, d, "the resent mail", func() bool { return in.with(notify.RechargeSucceeded) == 2 })
+		log, err := d.Jobs.Deliveries(ctx, ev.ID)
+		if err != nil || len(log) < 4 || !log[len(log)-1].OK || log[len(log)-1].Resend == "" || log[0].OK {
+			t.Fatalf("delivery log %+v, %v; want failed tries, the delivery, the resend", log, err)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -162,4 +163,30 @@ var (
 func (s *SQL) TenantName(ctx context.Context, id string) (string, error) {
 	t, err := s.Tenant(ctx, id)
 	return t.Name, err
+}
+
+// NotifyEvent returns the notification event id of tenant as its outbox row holds it (for a
+// manual resend: jobs.(*Jobs).Resend). ErrNotFound when the tenant has no such event.
+func (s *SQL) NotifyEvent(ctx context.Context, tenant, id string) (notify.Event, error) {
+	var ev *notify.Event
+	err := each(ctx, s.read, `SELECT body FROM outbox WHERE tenant_id = ? AND key = ? AND kind = 'notify'`,
+		[]any{tenant, "notify:" + id}, func(r rows) error {
+			var body string
+			if err := r.Scan(&body); err != nil {
+				return err
+			}
+			var it struct{ Event *notify.Event }
+			if err := json.Unmarshal([]byte(body), &it); err != nil {
+				return err
+			}
+			ev = it.Event
+			return nil
+		})
+	if err != nil {
+		return notify.Event{}, err
+	}
+	if ev == nil {
+		return notify.Event{}, fmt.Errorf("notification %q of %q: %w", id, tenant, ErrNotFound)
+	}
+	return *ev, nil
 }
