@@ -46,8 +46,8 @@ type TenantOutput struct {
 	Refusals       []RefusalOutput     `json:"refusals"`
 	BlockEvents    []BlockEventOutput  `json:"block_events"`
 	BlockedUsers   []BlockedOutput     `json:"blocked_users"`
-	// Funding, present when the scenario used it: notification ids in the order they were
-	// written, and the receipts and invoices.
+	// Funding, present when there are some: notification ids by the time they were written
+	// (then by id), and the receipts and invoices.
 	Notifications []string        `json:"notifications,omitempty"`
 	Receipts      []ReceiptOutput `json:"receipts,omitempty"`
 }
