@@ -191,7 +191,7 @@ type Reporter struct {
 var _ jobs.Reporter = Reporter{}
 
 // ReportPayment implements jobs.Reporter. A "processing" charge is not an outcome yet and
-// is not reported (nothing settles it yet: see docs/funding.md). A report the tenant refuses
+// is not reported (the payment job looks it up until it is final: docs/jobs.md). A report the tenant refuses
 // as not its attempt is dropped: no retry of the job could change that.
 func (p Reporter) ReportPayment(ctx context.Context, r jobs.PaymentReport) error {
 	cmd := tenant.PaymentReport{Key: r.Attempt.AttemptKey, Code: r.Code, Reason: r.Reason}
