@@ -127,7 +127,14 @@ func (h *hookSink) of(typ notify.Type) []notify.Payload {
 // fixture in requires_payment_method: it cannot approve a charge) and counts the charges
 // per idempotency key.
 func approvingStripe(t *testing.T) (string, func() map[string]int) {
+	return approvingStripeSlow(t, 0, nil)
+}
+
+// approvingStripeSlow is approvingStripe answering charges after delay; arrived, if not
+// nil, is closed when the first charge request arrives.
+func approvingStripeSlow(t *testing.T, delay time.Duration, arrived chan struct{}) (string, func() map[string]int) {
 	t.Helper()
+	var once sync.Once
 	target, err := url.Parse(stripemock.Start(t))
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +164,15 @@ func approvingStripe(t *testing.T) (string, func() map[string]int) {
 		r.Header.Set("Content-Length", strconv.Itoa(len(body)))
 		return nil
 	}
-	srv := httptest.NewServer(rp)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/v1/payment_intents" {
+			if arrived != nil {
+				once.Do(func() { close(arrived) })
+			}
+			time.Sleep(delay)
+		}
+		rp.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	return srv.URL, func() map[string]int {
 		mu.Lock()
@@ -293,5 +308,44 @@ func TestServeWithoutProviderFailsClearly(t *testing.T) {
 	waitFor(t, "two emails", 30*time.Second, func() bool { return len(in.all()) >= 2 })
 	if a, err := st.Account(ctx, fundTenant); err != nil || a.Totals.Funded != 1050 {
 		t.Fatalf("funded %v, %v; want nothing credited", a, err)
+	}
+}
+
+// SIGTERM while a charge is at the provider: serve stops reading the outbox, lets the
+// payment job finish and report through the writer, then closes; the tenant is credited.
+func TestServeDrainsAChargeInFlight(t *testing.T) {
+	arrived := make(chan struct{})
+	stripeURL, charges := approvingStripeSlow(t, 2*time.Second, arrived)
+	secret := directory.NewWebhookSecret()
+	_, hookURL := startHookSink(t, secret)
+	path := filepath.Join(t.TempDir(), "cc.db")
+	st, w := setupTenant(t, path, hookURL, secret)
+	s := startServe(t, noEnv, "--db", "sqlite:"+path, "--outbox-every", "100ms",
+		"--stripe-secret-key", "sk_test_123", "--stripe-api-base", stripeURL, "--shutdown-timeout", "20s")
+	ctx := context.Background()
+	if _, err := w.Submit(ctx, fundTenant, "call-1", ledger.Charge{Amount: 100, Ref: "call-1"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-arrived:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no charge reached the provider")
+	}
+	s.stop()
+	select {
+	case code := <-s.code:
+		s.code <- code
+		if code != exitOK {
+			t.Fatalf("serve exited %d; log:\n%s", code, s.stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	a, err := st.Account(ctx, fundTenant)
+	if err != nil || a.Totals.Funded != 1050+5000 {
+		t.Fatalf("after shutdown: funded %v, %v; want the charge in flight credited", a, err)
+	}
+	if got := charges(); len(got) != 1 {
+		t.Fatalf("charges %v", got)
 	}
 }
