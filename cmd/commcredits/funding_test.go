@@ -25,6 +25,7 @@ import (
 	"github.com/commcredits/commcredits/internal/money"
 	"github.com/commcredits/commcredits/internal/notify"
 	"github.com/commcredits/commcredits/internal/payment/stripemock"
+	"github.com/commcredits/commcredits/internal/pgtest"
 	"github.com/commcredits/commcredits/internal/plans"
 	"github.com/commcredits/commcredits/internal/recharge"
 	"github.com/commcredits/commcredits/internal/store"
@@ -187,13 +188,13 @@ func approvingStripeSlow(t *testing.T, delay time.Duration, arrived chan struct{
 
 const fundTenant = "acme"
 
-// setupTenant creates a tenant in the SQLite file at path, funded 10.50, with a billing
+// setupTenant creates a tenant in the database at dsn, funded 10.50, with a billing
 // contact, a webhook, a card and auto-recharge (trigger 10.00, amount 50.00), and returns
 // a writer on the file for the test's own commands.
-func setupTenant(t *testing.T, path, hookURL, secret string) (*store.SQL, *writer.Writer) {
+func setupTenant(t *testing.T, dsn, hookURL, secret string) (*store.SQL, *writer.Writer) {
 	t.Helper()
 	ctx := context.Background()
-	d, err := db.Open(ctx, "sqlite:"+path, db.WithMigrate())
+	d, err := db.Open(ctx, dsn, db.WithMigrate())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,19 +230,30 @@ func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
 	}
 }
 
-// The whole loop in `commcredits serve` on SQLite: a charge crosses the trigger, the
+// The whole loop in `commcredits serve` on SQLite and PostgreSQL: a charge crosses the trigger, the
 // dispatcher hands the attempt to River, Stripe (stripe-mock) charges it once, the outcome
 // comes back through serve's writer, and the recharge_succeeded notification arrives once
 // by email (a real SMTP server) and once as a signed webhook.
 func TestServeRechargesAndNotifies(t *testing.T) {
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			dsn := "sqlite:" + filepath.Join(t.TempDir(), "cc.db")
+			if engine == "postgres" {
+				dsn = pgtest.DSN(t)
+			}
+			serveRechargesAndNotifies(t, dsn)
+		})
+	}
+}
+
+func serveRechargesAndNotifies(t *testing.T, dsn string) {
 	stripeURL, charges := approvingStripe(t)
 	in, smtpPort := startInbox(t)
 	secret := directory.NewWebhookSecret()
 	hooks, hookURL := startHookSink(t, secret)
-	path := filepath.Join(t.TempDir(), "cc.db")
-	st, w := setupTenant(t, path, hookURL, secret)
+	st, w := setupTenant(t, dsn, hookURL, secret)
 
-	s := startServe(t, noEnv, "--db", "sqlite:"+path, "--outbox-every", "100ms",
+	s := startServe(t, noEnv, "--db", dsn, "--outbox-every", "100ms",
 		"--stripe-secret-key", "sk_test_123", "--stripe-api-base", stripeURL,
 		"--smtp-host", "127.0.0.1", "--smtp-port", strconv.Itoa(smtpPort), "--smtp-tls", "none",
 		"--smtp-from", `"Communications Credits" <billing@commcredits.test>`)
@@ -291,7 +303,7 @@ func TestServeWithoutProviderFailsClearly(t *testing.T) {
 	secret := directory.NewWebhookSecret()
 	hooks, hookURL := startHookSink(t, secret)
 	path := filepath.Join(t.TempDir(), "cc.db")
-	st, w := setupTenant(t, path, hookURL, secret)
+	st, w := setupTenant(t, "sqlite:"+path, hookURL, secret)
 	startServe(t, noEnv, "--db", "sqlite:"+path, "--outbox-every", "100ms",
 		"--smtp-host", "127.0.0.1", "--smtp-port", strconv.Itoa(smtpPort), "--smtp-tls", "none",
 		"--smtp-from", "billing@commcredits.test")
@@ -319,7 +331,7 @@ func TestServeDrainsAChargeInFlight(t *testing.T) {
 	secret := directory.NewWebhookSecret()
 	_, hookURL := startHookSink(t, secret)
 	path := filepath.Join(t.TempDir(), "cc.db")
-	st, w := setupTenant(t, path, hookURL, secret)
+	st, w := setupTenant(t, "sqlite:"+path, hookURL, secret)
 	s := startServe(t, noEnv, "--db", "sqlite:"+path, "--outbox-every", "100ms",
 		"--stripe-secret-key", "sk_test_123", "--stripe-api-base", stripeURL, "--shutdown-timeout", "20s")
 	ctx := context.Background()
