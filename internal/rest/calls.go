@@ -19,8 +19,8 @@ import (
 
 const dialled = "^\\+?[0-9*#]{1,32}$"
 
-// callPath names a call of a tenant.
-type callPath struct {
+// CallPath names a call of a tenant.
+type CallPath struct {
 	TenantPath
 	IdemHeader
 	CallID string `path:"call_id" minLength:"1" maxLength:"128"`
@@ -88,7 +88,7 @@ func (a *API) callRoutes() {
 		})
 
 	type extendIn struct {
-		callPath
+		CallPath
 		Body struct {
 			Leg     string `json:"leg,omitempty" maxLength:"64"`
 			Seconds int64  `json:"seconds" minimum:"0" maximum:"86400"`
@@ -104,7 +104,7 @@ func (a *API) callRoutes() {
 		})
 
 	type settleIn struct {
-		callPath
+		CallPath
 		Body struct {
 			Leg     string    `json:"leg,omitempty" maxLength:"64"`
 			Seconds int64     `json:"seconds" minimum:"0" maximum:"2678400" doc:"connected seconds"`
@@ -117,7 +117,7 @@ func (a *API) callRoutes() {
 		})
 
 	type releaseIn struct {
-		callPath
+		CallPath
 		Body *struct {
 			Leg string `json:"leg,omitempty" maxLength:"64"`
 		} `required:"false"`

@@ -226,6 +226,8 @@ func (a *API) creditRoutes() {
 			Amount     string `json:"amount" maxLength:"32"`
 			MonthlyCap string `json:"monthly_cap,omitempty" maxLength:"32"`
 			LowBalance string `json:"low_balance,omitempty" maxLength:"32"`
+			// PaymentMethod: the method recharges charge; default the one on file.
+			PaymentMethod string `json:"payment_method,omitempty" maxLength:"200" doc:"pm_… card or ea:<agreement>[:<po>]; default the method on file"`
 		}
 	}
 	huma.Register(a, a.op("set-auto-recharge", http.MethodPut, "/v1/tenants/{tenant}/credits/auto-recharge",
@@ -244,6 +246,9 @@ func (a *API) creditRoutes() {
 				return nil, checkIfMatch(in.IfMatch, settingsETag(r.Settings.Version))
 			}
 			s := recharge.Settings{Enabled: in.Body.Enabled, PaymentMethod: r.Settings.PaymentMethod}
+			if in.Body.PaymentMethod != "" {
+				s.PaymentMethod = in.Body.PaymentMethod
+			}
 			for _, f := range []struct {
 				loc, v string
 				dst    *money.Amount

@@ -82,7 +82,7 @@ func (u UserIn) user(id, loc string, cur money.Currency) (directory.User, error)
 		SpendLimit: limit, TollFreeDialInDisabled: u.TollFreeDialInDisabled}, nil
 }
 
-type userPath struct {
+type UserPath struct {
 	TenantPath
 	UserID string `path:"user_id" maxLength:"128"`
 }
@@ -146,7 +146,7 @@ func (a *API) directoryRoutes() {
 		Body UserOut
 	}
 	huma.Register(a, a.op("get-user", http.MethodGet, "/v1/tenants/{tenant}/users/{user_id}", "Get a user", accRead, "users"),
-		func(ctx context.Context, in *userPath) (*userResp, error) {
+		func(ctx context.Context, in *UserPath) (*userResp, error) {
 			u, cur, err := a.user(ctx, in.Tenant, in.UserID)
 			if err != nil {
 				return nil, err
@@ -155,7 +155,7 @@ func (a *API) directoryRoutes() {
 		})
 
 	type putUserIn struct {
-		userPath
+		UserPath
 		IdemHeader
 		IfMatch string `header:"If-Match" maxLength:"200" doc:"ETag of the user as read; 412 when it changed since"`
 		Body    UserIn
@@ -237,7 +237,7 @@ func (a *API) directoryRoutes() {
 		})
 
 	do := a.op("delete-user", http.MethodDelete, "/v1/tenants/{tenant}/users/{user_id}", "Delete a user; its number becomes unassigned", accDirectory, "users")
-	huma.Register(a, do, func(ctx context.Context, in *userPath) (*resultOut, error) {
+	huma.Register(a, do, func(ctx context.Context, in *UserPath) (*resultOut, error) {
 		return a.submit(ctx, in.Tenant, "", directory.DeleteUser{UserID: in.UserID})
 	})
 
@@ -273,7 +273,7 @@ func (a *API) directoryRoutes() {
 	})
 
 	type locationIn struct {
-		userPath
+		UserPath
 		IdemHeader
 		Body struct {
 			Country string `json:"country" pattern:"^[A-Za-z]{2}$" doc:"ISO 3166 alpha-2"`
@@ -295,7 +295,7 @@ func (a *API) directoryRoutes() {
 	}
 	policiesOf := func(u *directory.User) policies { return policies{ConfDialOut: u.ConfDialOut, PSTN: u.PSTNPolicy} }
 	huma.Register(a, a.op("get-policies", http.MethodGet, "/v1/tenants/{tenant}/users/{user_id}/policies", "Get a user's dial-out and PSTN policies", accRead, "policies"),
-		func(ctx context.Context, in *userPath) (*policiesOut, error) {
+		func(ctx context.Context, in *UserPath) (*policiesOut, error) {
 			u, _, err := a.user(ctx, in.Tenant, in.UserID)
 			if err != nil {
 				return nil, err
@@ -304,7 +304,7 @@ func (a *API) directoryRoutes() {
 			return &policiesOut{ETag: etagOf(p), Body: p}, nil
 		})
 	type setPoliciesIn struct {
-		userPath
+		UserPath
 		IdemHeader
 		IfMatch string `header:"If-Match" maxLength:"200"`
 		Body    struct {
@@ -340,7 +340,7 @@ func (a *API) directoryRoutes() {
 		Body limit
 	}
 	huma.Register(a, a.op("get-spend-limit", http.MethodGet, "/v1/tenants/{tenant}/users/{user_id}/spend-limit", "Get a user's monthly spend limit", accRead, "policies"),
-		func(ctx context.Context, in *userPath) (*limitOut, error) {
+		func(ctx context.Context, in *UserPath) (*limitOut, error) {
 			u, cur, err := a.user(ctx, in.Tenant, in.UserID)
 			if err != nil {
 				return nil, err
@@ -349,7 +349,7 @@ func (a *API) directoryRoutes() {
 			return &limitOut{ETag: etagOf(l), Body: l}, nil
 		})
 	type setLimitIn struct {
-		userPath
+		UserPath
 		IdemHeader
 		IfMatch string `header:"If-Match" maxLength:"200"`
 		Body    struct {
@@ -373,7 +373,7 @@ func (a *API) directoryRoutes() {
 		})
 
 	type tollFreeIn struct {
-		userPath
+		UserPath
 		IdemHeader
 		Body struct {
 			Disabled bool `json:"disabled" doc:"true turns toll-free dial-in off for this organizer's meetings"`
@@ -432,13 +432,13 @@ func (a *API) directoryRoutes() {
 	huma.Register(a, ao, func(ctx context.Context, in *acquireIn) (*resultOut, error) {
 		return a.submit(ctx, in.Tenant, in.IdempotencyKey, directory.AcquireNumber{E164: in.Body.E164, Kind: in.Body.Kind, Service: in.Body.Service})
 	})
-	type numberPath struct {
+	type NumberPath struct {
 		TenantPath
 		IdemHeader
 		E164 string `path:"e164" pattern:"^\\+?[1-9][0-9]{1,14}$" doc:"E.164, + optional"`
 	}
 	type assignIn struct {
-		numberPath
+		NumberPath
 		Body struct {
 			To string `json:"to" minLength:"1" maxLength:"128" doc:"user or resource account id, or \"bridge\""`
 		}
@@ -449,11 +449,11 @@ func (a *API) directoryRoutes() {
 			return a.submit(ctx, in.Tenant, in.IdempotencyKey, directory.AssignNumber{E164: in.E164, To: in.Body.To})
 		})
 	huma.Register(a, a.op("unassign-number", http.MethodPost, "/v1/tenants/{tenant}/numbers/{e164}/unassign", "Unassign a number", accDirectory, "numbers"),
-		func(ctx context.Context, in *numberPath) (*resultOut, error) {
+		func(ctx context.Context, in *NumberPath) (*resultOut, error) {
 			return a.submit(ctx, in.Tenant, in.IdempotencyKey, directory.UnassignNumber{E164: in.E164})
 		})
 	huma.Register(a, a.op("release-number", http.MethodDelete, "/v1/tenants/{tenant}/numbers/{e164}", "Give a free number back", accDirectory, "numbers"),
-		func(ctx context.Context, in *numberPath) (*resultOut, error) {
+		func(ctx context.Context, in *NumberPath) (*resultOut, error) {
 			return a.submit(ctx, in.Tenant, in.IdempotencyKey, directory.ReleaseNumber{E164: in.E164})
 		})
 }

@@ -226,6 +226,10 @@ func problem(err error) error {
 		}
 		return huma.Error422UnprocessableEntity(de.Error(), detail)
 	}
+	var rfe *recharge.FieldError
+	if errors.As(err, &rfe) {
+		return huma.Error422UnprocessableEntity(err.Error(), &huma.ErrorDetail{Location: "body." + snake(rfe.Field), Message: rfe.Problem})
+	}
 	var fe *fieldError
 	if errors.As(err, &fe) {
 		return huma.Error422UnprocessableEntity(fe.Error(), &huma.ErrorDetail{Location: fe.loc, Message: fe.msg, Value: fe.value})
@@ -235,6 +239,11 @@ func problem(err error) error {
 		return huma.Error404NotFound(strings.TrimSuffix(err.Error(), ": not found") + " not found")
 	case errors.Is(err, store.ErrExists):
 		return huma.Error409Conflict(err.Error())
+	case errors.Is(err, writer.ErrIdempotencyMismatch) && strings.Contains(err.Error(), `key "call:`):
+		// Settle, release and CDRs are keyed by their call: this call was ended before,
+		// with other values.
+		return huma.Error409Conflict("the call was already ended by another settle, release or CDR: "+err.Error(),
+			&huma.ErrorDetail{Location: "path.call_id"})
 	case errors.Is(err, writer.ErrIdempotencyMismatch), errors.Is(err, service.ErrReplayMismatch):
 		return huma.Error422UnprocessableEntity(err.Error(), &huma.ErrorDetail{Location: "header.Idempotency-Key",
 			Message: "this key was used with another request"})
@@ -259,7 +268,15 @@ func problem(err error) error {
 	}
 	var rce *rating.ImportError
 	if errors.As(err, &rce) {
-		return huma.Error422UnprocessableEntity(err.Error())
+		details := make([]error, 0, len(rce.Errors))
+		for _, le := range rce.Errors {
+			loc := "body.line[" + itoa(le.Line) + "]"
+			if le.Column != "" {
+				loc += "." + le.Column
+			}
+			details = append(details, &huma.ErrorDetail{Location: loc, Message: le.Msg})
+		}
+		return huma.Error422UnprocessableEntity("rate card rejected: nothing stored", details...)
 	}
 	if errors.Is(err, charging.ErrCDRSource) {
 		return huma.Error422UnprocessableEntity(err.Error(), &huma.ErrorDetail{Location: "body"})
@@ -370,3 +387,18 @@ func now() time.Time { return time.Now().UTC() }
 func itoa(i int) string { return strconv.Itoa(i) }
 
 func errorsAs[T any](err error, target *T) bool { return errors.As(err, target) }
+
+// snake turns a Go field name into the JSON one (MonthlyCap → monthly_cap).
+func snake(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if r >= 'A' && r <= 'Z' {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
