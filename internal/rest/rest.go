@@ -92,6 +92,8 @@ type API struct {
 
 type ctxKey struct{}
 
+var namedRequired sync.Once
+
 // Mount registers the /v1 operations, /openapi.json and /docs on mux.
 func Mount(mux *http.ServeMux, svc *service.Service, cfg Config) *API {
 	if cfg.RateLimit == 0 {
@@ -115,6 +117,23 @@ func Mount(mux *http.ServeMux, svc *service.Service, cfg Config) *API {
 		"bearer": {Type: "http", Scheme: "bearer", Description: "An API key: Authorization: Bearer cc_live_…"},
 	}
 	hc.Security = []map[string][]string{{"bearer": {}}}
+	namedRequired.Do(func() {
+		base := huma.NewError
+		huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
+			for _, e := range errs {
+				// "expected required property x to be present" at body → at body.x, so
+				// that every problem names its field in the location.
+				if d, ok := e.(*huma.ErrorDetail); ok {
+					if f, ok := strings.CutPrefix(d.Message, "expected required property "); ok {
+						if f, ok = strings.CutSuffix(f, " to be present"); ok {
+							d.Location += "." + f
+						}
+					}
+				}
+			}
+			return base(status, msg, errs...)
+		}
+	})
 	a := &API{API: humago.New(mux, hc), svc: svc, cfg: cfg}
 	a.UseMiddleware(a.authenticate)
 	a.routes()
