@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -217,6 +218,30 @@ func BenchmarkHTTPLayer(b *testing.B) {
 		if err == nil && code != 422 {
 			err = fmt.Errorf("status %d", code)
 		}
+		return err
+	})
+	el := time.Since(t0)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/el.Seconds(), "req/s")
+	b.ReportMetric(pct(lat, 0.50), "p50-ms")
+	b.ReportMetric(pct(lat, 0.99), "p99-ms")
+}
+
+// BenchmarkTrivialHTTP is the machine's ceiling for the same client and connection count: a
+// net/http handler that reads the body and answers a fixed JSON, to compare with the
+// benchmarks above in one run.
+func BenchmarkTrivialHTTP(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"ok":true}`))
+	}))
+	defer srv.Close()
+	lc := newLoadClient(srv.URL)
+	b.ResetTimer()
+	t0 := time.Now()
+	lat := run(b, b.N, func(w, i int) error {
+		_, err := lc.post("/x", "k", []byte(`{"call_id":"b1","call_type":"user_out"}`))
 		return err
 	})
 	el := time.Since(t0)
