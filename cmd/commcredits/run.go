@@ -246,7 +246,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, h ho
 	srv.Registry().MustRegister(metrics.NewStoreCollector(st, log))
 	srv.OnShutdown("writer", func(context.Context) error { return w.Close() })
 	svc := &service.Service{Store: st, Writer: w, Cards: cards, Env: env}
-	rest.Mount(srv.Mux(), svc, rest.Config{Version: version, RateLimit: *rateLimit, Burst: *burst, MaxBody: *maxBody, MaxUpload: *maxUpload})
+	rest.Mount(srv.Mux(), svc, rest.Config{Version: version, RateLimit: *rateLimit, Burst: *burst, MaxBody: *maxBody, MaxUpload: *maxUpload, Logger: log})
 	if *opKey != "" {
 		if err := svc.RegisterOperatorSecret(ctx, *opKey, "bootstrap"); err != nil {
 			log.Error("cannot start: operator key", "err", err)

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"path"
@@ -20,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -80,6 +82,7 @@ type Config struct {
 	// MaxBody bounds JSON bodies (default 1 MiB); MaxUpload CSV uploads (default 32 MiB).
 	MaxBody   int64
 	MaxUpload int64
+	Logger    *slog.Logger // default slog.Default()
 }
 
 // API is the mounted /v1 API.
@@ -94,6 +97,11 @@ type ctxKey struct{}
 
 var namedRequired sync.Once
 
+// errorLog receives the causes of 500s (problem has no request to carry a logger).
+var errorLog atomic.Pointer[slog.Logger]
+
+func init() { errorLog.Store(slog.Default()) }
+
 // Mount registers the /v1 operations, /openapi.json and /docs on mux.
 func Mount(mux *http.ServeMux, svc *service.Service, cfg Config) *API {
 	if cfg.RateLimit == 0 {
@@ -107,6 +115,9 @@ func Mount(mux *http.ServeMux, svc *service.Service, cfg Config) *API {
 	}
 	if cfg.MaxUpload <= 0 {
 		cfg.MaxUpload = 32 << 20
+	}
+	if cfg.Logger != nil {
+		errorLog.Store(cfg.Logger)
 	}
 	hc := huma.DefaultConfig("Commcredits API", cfg.Version)
 	hc.Info.Description = "Prepaid communications credits: tenants, directory, credits, calls and CDRs. See docs/api.md."
@@ -300,6 +311,8 @@ func problem(err error) error {
 	if errors.Is(err, charging.ErrCDRSource) {
 		return huma.Error422UnprocessableEntity(err.Error(), &huma.ErrorDetail{Location: "body"})
 	}
+	// The cause can name hosts or SQL: it goes to the log, not to the client.
+	errorLog.Load().Error("api: internal error", "err", err)
 	return huma.Error500InternalServerError("internal error")
 }
 
