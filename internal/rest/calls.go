@@ -81,9 +81,9 @@ func (a *API) callRoutes() {
 	}
 	huma.Register(a, a.op("authorize-call", http.MethodPost, "/v1/tenants/{tenant}/calls/authorize",
 		"Admit or refuse a call and hold what it may spend (a refusal is 200 with allowed=false)", accCalls, "calls"),
-		func(ctx context.Context, in *authorizeIn) (*resultOut, error) {
+		func(ctx context.Context, in *authorizeIn) (*callResp, error) {
 			b := in.Body
-			return a.submit(ctx, in.Tenant, in.IdempotencyKey, tenant.Authorize{CallID: b.CallID, Leg: b.Leg, Type: payer.CallType(b.CallType),
+			return a.submitCall(ctx, in.Tenant, in.IdempotencyKey, b.CallID, b.Leg, tenant.Authorize{CallID: b.CallID, Leg: b.Leg, Type: payer.CallType(b.CallType),
 				Principal: b.Principal, Caller: b.Caller, Callee: b.Callee, Service: b.ServiceNumber, Start: b.Start, InitialSeconds: b.InitialSeconds})
 		})
 
@@ -95,12 +95,12 @@ func (a *API) callRoutes() {
 		}
 	}
 	huma.Register(a, a.op("extend-call", http.MethodPost, "/v1/tenants/{tenant}/calls/{call_id}/extend", "Ask for more seconds for a call in progress", accCalls, "calls"),
-		func(ctx context.Context, in *extendIn) (*resultOut, error) {
+		func(ctx context.Context, in *extendIn) (*callResp, error) {
 			idem := in.IdempotencyKey
 			if idem != "" {
 				idem = "extend:" + in.CallID + "/" + in.Body.Leg + ":" + idem
 			}
-			return a.submit(ctx, in.Tenant, idem, tenant.Extend{CallID: in.CallID, Leg: in.Body.Leg, Seconds: in.Body.Seconds})
+			return a.submitCall(ctx, in.Tenant, idem, in.CallID, in.Body.Leg, tenant.Extend{CallID: in.CallID, Leg: in.Body.Leg, Seconds: in.Body.Seconds})
 		})
 
 	type settleIn struct {
@@ -112,8 +112,8 @@ func (a *API) callRoutes() {
 		}
 	}
 	huma.Register(a, a.op("settle-call", http.MethodPost, "/v1/tenants/{tenant}/calls/{call_id}/settle", "End a call with its connected seconds", accCalls, "calls"),
-		func(ctx context.Context, in *settleIn) (*resultOut, error) {
-			return a.submit(ctx, in.Tenant, "", tenant.Settle{CallID: in.CallID, Leg: in.Body.Leg, Seconds: in.Body.Seconds, End: in.Body.End})
+		func(ctx context.Context, in *settleIn) (*callResp, error) {
+			return a.submitCall(ctx, in.Tenant, "", in.CallID, in.Body.Leg, tenant.Settle{CallID: in.CallID, Leg: in.Body.Leg, Seconds: in.Body.Seconds, End: in.Body.End})
 		})
 
 	type releaseIn struct {
@@ -123,12 +123,12 @@ func (a *API) callRoutes() {
 		} `required:"false"`
 	}
 	huma.Register(a, a.op("release-call", http.MethodPost, "/v1/tenants/{tenant}/calls/{call_id}/release", "End a call that did not connect, charging nothing", accCalls, "calls"),
-		func(ctx context.Context, in *releaseIn) (*resultOut, error) {
+		func(ctx context.Context, in *releaseIn) (*callResp, error) {
 			leg := ""
 			if in.Body != nil {
 				leg = in.Body.Leg
 			}
-			return a.submit(ctx, in.Tenant, "", tenant.Release{CallID: in.CallID, Leg: leg})
+			return a.submitCall(ctx, in.Tenant, "", in.CallID, leg, tenant.Release{CallID: in.CallID, Leg: leg})
 		})
 
 	type callsIn struct {
@@ -166,8 +166,8 @@ func (a *API) callRoutes() {
 		Body CDRIn
 	}
 	co := a.op("post-cdr", http.MethodPost, "/v1/tenants/{tenant}/cdrs", "Book one CDR (once per call and leg)", accCalls, "cdrs")
-	huma.Register(a, co, func(ctx context.Context, in *cdrIn) (*resultOut, error) {
-		return a.submit(ctx, in.Tenant, "", tenant.PostCDR{CDR: in.Body.cdr(in.Tenant)})
+	huma.Register(a, co, func(ctx context.Context, in *cdrIn) (*callResp, error) {
+		return a.submitCall(ctx, in.Tenant, "", in.Body.CallID, in.Body.Leg, tenant.PostCDR{CDR: in.Body.cdr(in.Tenant)})
 	})
 
 	type batchIn struct {
@@ -182,6 +182,7 @@ func (a *API) callRoutes() {
 		Leg      string           `json:"leg,omitempty"`
 		Status   int              `json:"status"`
 		Replayed bool             `json:"replayed,omitempty"`
+		Result   *CallResult      `json:"result,omitempty"`
 		Error    *huma.ErrorModel `json:"error,omitempty"`
 	}
 	type batchOut struct {
@@ -194,6 +195,10 @@ func (a *API) callRoutes() {
 	bo := a.op("post-cdr-batch", http.MethodPost, "/v1/tenants/{tenant}/cdrs/batch", "Book many CDRs; each is booked once and reported", accCalls, "cdrs")
 	bo.MaxBodyBytes = 16 << 20
 	huma.Register(a, bo, func(ctx context.Context, in *batchIn) (*batchOut, error) {
+		cur, err := a.currency(ctx, in.Tenant)
+		if err != nil {
+			return nil, err
+		}
 		out := &batchOut{}
 		out.Body.Items = make([]batchItem, len(in.Body.CDRs))
 		done := make(chan struct{}, len(in.Body.CDRs))
@@ -208,7 +213,10 @@ func (a *API) callRoutes() {
 						it.Status, it.Error = se.Status, se
 					}
 				}
-				it.Replayed = r.Replayed
+				if err == nil {
+					res := callResult(r, c.CallID, c.Leg, cur)
+					it.Replayed, it.Result = r.Replayed, &res
+				}
 				out.Body.Items[i] = it
 			}()
 		}

@@ -14,19 +14,30 @@ import (
 	"github.com/commcredits/commcredits/internal/tenant"
 )
 
-// resultOut is the answer of a command: the balance after it, and the engine's result.
+// CommandResult is the answer of a directory, funding or settings command: the tenant's
+// balance after it, in its currency.
+type CommandResult struct {
+	Balance   string `json:"balance"`
+	Available string `json:"available"`
+	Replayed  bool   `json:"replayed,omitempty" doc:"the Idempotency-Key had been used with this request: nothing was applied again"`
+}
+
 type resultOut struct {
 	Replayed string `header:"Idempotent-Replayed"`
-	Body     tenant.Result
+	Body     CommandResult
 }
 
 // submit sends cmd through the writer under the caller's Idempotency-Key.
 func (a *API) submit(ctx context.Context, tenantID, idem string, cmd tenant.Command) (*resultOut, error) {
+	cur, err := a.currency(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
 	r, err := a.svc.Submit(ctx, tenantID, idem, cmd)
 	if err != nil {
 		return nil, problem(err)
 	}
-	out := &resultOut{Body: r}
+	out := &resultOut{Body: CommandResult{Balance: r.Balance.Format(cur), Available: r.Available.Format(cur), Replayed: r.Replayed}}
 	if r.Replayed {
 		out.Replayed = "true"
 	}
@@ -58,11 +69,11 @@ func userOut(u *directory.User, cur money.Currency) UserOut {
 }
 
 func (a *API) currency(ctx context.Context, tenantID string) (money.Currency, error) {
-	t, err := a.svc.Store.Tenant(ctx, tenantID)
+	c, err := a.svc.Currency(ctx, tenantID)
 	if err != nil {
 		return money.Currency{}, problem(err)
 	}
-	return t.Currency, nil
+	return c, nil
 }
 
 func (u UserIn) user(id, loc string, cur money.Currency) (directory.User, error) {

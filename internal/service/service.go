@@ -64,8 +64,9 @@ type Service struct {
 	Env    *tenant.Env
 	Now    func() time.Time // default time.Now
 
-	mu   sync.RWMutex
-	keys map[[32]byte]cachedKey
+	mu         sync.RWMutex
+	keys       map[[32]byte]cachedKey
+	currencies sync.Map // tenant id → money.Currency
 }
 
 type cachedKey struct {
@@ -270,4 +271,17 @@ func (s *Service) RegisterOperatorSecret(ctx context.Context, secret, name strin
 		return nil
 	}
 	return err
+}
+
+// Currency returns a tenant's currency, which never changes once created (cached).
+func (s *Service) Currency(ctx context.Context, tenantID string) (money.Currency, error) {
+	if c, ok := s.currencies.Load(tenantID); ok {
+		return c.(money.Currency), nil
+	}
+	t, err := s.Store.Tenant(ctx, tenantID)
+	if err != nil {
+		return money.Currency{}, err
+	}
+	s.currencies.Store(tenantID, t.Currency)
+	return t.Currency, nil
 }
