@@ -243,7 +243,12 @@ func (a *API) creditRoutes() {
 			}
 			ver, ok := parseSettingsETag(in.IfMatch)
 			if !ok {
-				return nil, checkIfMatch(in.IfMatch, settingsETag(r.Settings.Version))
+				// W/"v3", "*" or a list: compared as ETags, then the version read is the one
+				// the command requires.
+				if err := checkIfMatch(in.IfMatch, settingsETag(r.Settings.Version)); err != nil {
+					return nil, err
+				}
+				ver = r.Settings.Version
 			}
 			s := recharge.Settings{Enabled: in.Body.Enabled, PaymentMethod: r.Settings.PaymentMethod}
 			if in.Body.PaymentMethod != "" {

@@ -42,9 +42,9 @@ import (
 
 // Access classes: who may call an operation.
 const (
-	accAny       = "any"       // any valid key (catalog reads)
+	accAny       = "any"       // any valid key
 	accOperator  = "operator"  // operator keys only
-	accRead      = "read"      // every role of the tenant but switch
+	accRead      = "read"      // every role of the tenant but switch (and catalogs shared by all tenants)
 	accDirectory = "directory" // tenant_admin
 	accBilling   = "billing"   // tenant_admin, billing_admin
 	accCalls     = "calls"     // tenant_admin, switch

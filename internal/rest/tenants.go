@@ -281,13 +281,13 @@ func (a *API) tenantRoutes() {
 
 	// Catalogs.
 	type plansOut struct{ Body []plans.Plan }
-	huma.Register(a, a.op("list-plans", http.MethodGet, "/v1/plans", "The plan and licence catalog", accAny, "catalog"),
+	huma.Register(a, a.op("list-plans", http.MethodGet, "/v1/plans", "The plan and licence catalog", accRead, "catalog"),
 		func(ctx context.Context, _ *struct{}) (*plansOut, error) {
 			return &plansOut{a.svc.Env.Catalog.Plans()}, nil
 		})
 
 	type cardsOut struct{ Body []store.RateCardInfo }
-	huma.Register(a, a.op("list-rate-cards", http.MethodGet, "/v1/rate-cards", "List rate card versions", accAny, "catalog"),
+	huma.Register(a, a.op("list-rate-cards", http.MethodGet, "/v1/rate-cards", "List rate card versions", accRead, "catalog"),
 		func(ctx context.Context, _ *struct{}) (*cardsOut, error) {
 			v, err := a.svc.Store.RateCardVersions(ctx)
 			if err != nil {
