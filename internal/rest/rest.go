@@ -72,6 +72,17 @@ func Allowed(acc, role string) bool {
 	return false
 }
 
+// rolesOf lists the roles that may call operations of access class acc.
+func rolesOf(acc string) string {
+	var out []string
+	for _, r := range append([]string{service.RoleOperator}, service.TenantRoles...) {
+		if Allowed(acc, r) {
+			out = append(out, r)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
 // Config tunes the API.
 type Config struct {
 	Version string
@@ -169,7 +180,7 @@ func schemaName(t reflect.Type, hint string) string {
 // op declares an operation. Every one names its access class and carries a body limit.
 func (a *API) op(id, method, p, summary, acc string, tags ...string) huma.Operation {
 	o := huma.Operation{OperationID: id, Method: method, Path: p, Summary: summary, Tags: tags,
-		Metadata: map[string]any{"access": acc}, MaxBodyBytes: a.cfg.MaxBody}
+		Metadata: map[string]any{"access": acc}, MaxBodyBytes: a.cfg.MaxBody, Description: "Roles: " + rolesOf(acc) + "."}
 	if method == http.MethodPost {
 		o.DefaultStatus = http.StatusOK
 	}
