@@ -229,6 +229,7 @@ func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
 			huma.WriteErr(a, ctx, http.StatusUnauthorized, "unknown or revoked API key")
 			return
 		}
+		errorLog.Load().Error("api: key lookup", "err", err)
 		huma.WriteErr(a, ctx, http.StatusServiceUnavailable, "cannot check the API key now")
 		return
 	}
