@@ -85,6 +85,20 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, h hoo
 		return cmdCDR(ctx, rest, stdout, stderr, h)
 	case "simulate":
 		return cmdSimulate(ctx, rest, stdout, stderr)
+	case "tenant":
+		return cmdTenant(ctx, rest, stdout, stderr, h)
+	case "key":
+		return cmdKey(ctx, rest, stdout, stderr, h)
+	case "user":
+		return cmdUser(ctx, rest, stdout, stderr, h)
+	case "licence":
+		return cmdLicence(ctx, rest, stdout, stderr, h)
+	case "credits":
+		return cmdCredits(ctx, rest, stdout, stderr, h)
+	case "call":
+		return cmdCall(ctx, rest, stdout, stderr, h)
+	case "report":
+		return cmdReport(ctx, rest, stdout, stderr, h)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "commcredits %s\n", versionString())
 		return exitOK
@@ -106,6 +120,17 @@ Commands:
   simulate  run a scenario file against a fresh engine and print the final state (docs/scenarios.md)
   ratecard  ratecard import|list: store a rate card CSV as the next version, list versions (docs/ratecard.md)
   cdr       cdr import FILE: book a CSV of call detail records, with progress and resume (docs/cdr.md)
+
+Admin commands (docs/cli.md): against a server with --url and --key, or the database with --db;
+tables by default, --json for the API's JSON:
+  tenant    tenant create|list|show
+  key       key create|list|revoke (the secret is shown once)
+  user      user put|list
+  licence   licence assign|import FILE.csv (all rows or none)
+  credits   credits balance|lots|entries|add|auto-recharge show|set|off|payment-method set
+  call      call authorize|settle
+  report    report usage|pools|spend|blocked|refusals
+
   version   print the version
   help      show this help
 
@@ -113,6 +138,9 @@ Run "commcredits <command> -h" for a command's flags.
 
 Environment (a flag on the command line wins):
   %-22s listen address for serve (default %s)
+  %-22s server URL of the admin commands (instead of --db)
+  %-22s API key of the admin commands with a URL
+  %-22s tenant of the admin commands
   %-22s database DSN: sqlite:PATH, sqlite::memory:, postgres://... (default %s)
   %-22s debug, info, warn or error (default info)
   %-22s 1: serve seeds the demo tenant (serve --demo)
@@ -121,7 +149,7 @@ Environment (a flag on the command line wins):
   %-22s burst of the per-key limit (default 4000)
   %-22s largest JSON body in bytes (default 1 MiB)
   %-22s largest CSV upload in bytes (default 32 MiB)
-`, envAddr, defaultAddr, envDB, db.DefaultDSN, envLogLevel, envDemo, envOpKey, envRate, envBurst, envMaxBody, envMaxUp)
+`, envAddr, defaultAddr, envURL, envKey, envTenant, envDB, db.DefaultDSN, envLogLevel, envDemo, envOpKey, envRate, envBurst, envMaxBody, envMaxUp)
 }
 
 func versionString() string {

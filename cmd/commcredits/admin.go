@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/commcredits/commcredits/internal/client"
+	"github.com/commcredits/commcredits/internal/db"
+	"github.com/commcredits/commcredits/internal/plans"
+	"github.com/commcredits/commcredits/internal/rating"
+	"github.com/commcredits/commcredits/internal/rest"
+	"github.com/commcredits/commcredits/internal/service"
+	"github.com/commcredits/commcredits/internal/store"
+	"github.com/commcredits/commcredits/internal/tenant"
+	"github.com/commcredits/commcredits/internal/writer"
+)
+
+// Environment of the admin commands.
+const (
+	envURL    = "COMMCREDITS_URL"
+	envKey    = "COMMCREDITS_KEY"
+	envTenant = "COMMCREDITS_TENANT"
+)
+
+// The admin commands (tenant, key, user, licence, credits, call, report) talk to the API:
+// a server (--url and --key) or the same API run in this process over a database (--db),
+// so both modes check, refuse and answer alike and every change goes through the writer.
+
+// usageError is bad command-line input: exit 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+// conn is the connection flags every admin command takes.
+type conn struct {
+	url, key, dsn, tenant, idem string
+	json                        bool
+	timeout                     time.Duration
+}
+
+func (c *conn) register(fs *flag.FlagSet, h hooks, withTenant bool) {
+	fs.StringVar(&c.url, "url", envOr(h, envURL, ""), "server URL, e.g. http://127.0.0.1:8080 (env "+envURL+"); without it, --db")
+	fs.StringVar(&c.key, "key", envOr(h, envKey, ""), "API key for --url (env "+envKey+")")
+	fs.StringVar(&c.dsn, "db", envOr(h, envDB, db.DefaultDSN), "database DSN when no --url is given (env "+envDB+")")
+	fs.BoolVar(&c.json, "json", false, "print the API's JSON instead of a table")
+	fs.StringVar(&c.idem, "idempotency-key", "", "Idempotency-Key of the write (default: a new one per run, kept across retries)")
+	fs.DurationVar(&c.timeout, "timeout", 5*time.Minute, "give up after this long")
+	if withTenant {
+		fs.StringVar(&c.tenant, "tenant", envOr(h, envTenant, ""), "tenant id (env "+envTenant+")")
+	}
+}
+
+// open returns a client of the server, or of the API run over the database, and what
+// closes it. explicitDB: --db was given on the command line.
+func (c *conn) open(ctx context.Context, explicitDB bool, stderr io.Writer) (*client.Client, func(), error) {
+	if c.url != "" {
+		if explicitDB {
+			return nil, nil, usagef("give --url or --db, not both")
+		}
+		if c.key == "" {
+			return nil, nil, usagef("--url needs --key (or %s)", envKey)
+		}
+		return &client.Client{BaseURL: c.url, Key: c.key, IdempotencyKey: c.idem, HTTP: &http.Client{Timeout: c.timeout}}, func() {}, nil
+	}
+	return openLocal(ctx, c.dsn, c.idem, stderr)
+}
+
+// openLocal runs the API over the database in this process, as serve does (store, rate
+// cards, writer, service, rest), under an operator key that exists only in this process.
+func openLocal(ctx context.Context, dsn, idem string, stderr io.Writer) (*client.Client, func(), error) {
+	openCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	d, err := db.Open(openCtx, dsn, db.WithMigrate())
+	cancel()
+	if err != nil {
+		return nil, nil, fmt.Errorf("database %s: %w", db.Redact(dsn), err)
+	}
+	st := store.New(d)
+	cards := rating.NewRegistry()
+	if _, err := st.LoadRateCards(ctx, cards); err != nil {
+		d.Close()
+		return nil, nil, fmt.Errorf("rate cards: %w", err)
+	}
+	env := &tenant.Env{Cards: cards, Catalog: plans.Default()}
+	w := writer.New(st, writer.SystemClock{}, writer.Config{Env: env})
+	svc := &service.Service{Store: st, Writer: w, Cards: cards, Env: env}
+	mux := http.NewServeMux()
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	rest.Mount(mux, svc, rest.Config{Version: version, RateLimit: -1, Logger: log})
+	secret, _ := service.NewSecret()
+	svc.TrustSecret(secret, service.Principal{KeyID: "cli-local", Role: service.RoleOperator})
+	closeAll := func() {
+		w.Close()
+		d.Close()
+	}
+	return &client.Client{BaseURL: "http://local", Key: secret, IdempotencyKey: idem, HTTP: client.Handler(mux), Retries: -1}, closeAll, nil
+}
+
+// admin is what a subcommand runs with.
+type admin struct {
+	c      *client.Client
+	conn   *conn
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// needTenant returns --tenant or a usage error.
+func (a *admin) needTenant() (string, error) {
+	if a.conn.tenant == "" {
+		return "", usagef("--tenant is required (or %s)", envTenant)
+	}
+	return a.conn.tenant, nil
+}
+
+// sub is one subcommand: its positional arguments, its flags, and what it does.
+type sub struct {
+	args   string // usage of the positional arguments
+	nargs  int    // how many positional arguments
+	tenant bool   // takes --tenant
+	help   string
+	flags  func(fs *flag.FlagSet) func(ctx context.Context, a *admin, args []string) error
+}
+
+// dispatch runs `commcredits GROUP SUB [args] [flags]`.
+func dispatch(ctx context.Context, group string, subs map[string]sub, args []string, stdout, stderr io.Writer, h hooks) int {
+	usage := func(w io.Writer) {
+		names := make([]string, 0, len(subs))
+		for n := range subs {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		fmt.Fprintf(w, "Usage:\n")
+		for _, n := range names {
+			s := subs[n]
+			fmt.Fprintf(w, "  commcredits %s %s %s[flags]\n      %s\n", group, n, argsUsage(s.args), s.help)
+		}
+		fmt.Fprintf(w, "\nRun \"commcredits %s SUB -h\" for its flags; docs/cli.md has examples.\n", group)
+	}
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		return exitOK
+	}
+	s, ok := subs[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "commcredits %s: unknown subcommand %q\n\n", group, args[0])
+		usage(stderr)
+		return exitUsage
+	}
+	name := group + " " + args[0]
+	fs := newFlagSet(name, stderr)
+	var cn conn
+	cn.register(fs, h, s.tenant)
+	do := s.flags(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: commcredits %s %s[flags]\n\n%s\n\n", name, argsUsage(s.args), s.help)
+		fs.PrintDefaults()
+	}
+	pos, code, ok := parseInterleaved(fs, args[1:])
+	if !ok {
+		return code
+	}
+	if len(pos) != s.nargs {
+		fmt.Fprintf(stderr, "commcredits %s: want %s, got %d argument(s)\n", name, orNone(s.args), len(pos))
+		return exitUsage
+	}
+	explicitDB := false
+	fs.Visit(func(f *flag.Flag) { explicitDB = explicitDB || f.Name == "db" })
+	ctx, cancel := context.WithTimeout(ctx, cn.timeout)
+	defer cancel()
+	c, closeFn, err := cn.open(ctx, explicitDB, stderr)
+	if err != nil {
+		return report(stderr, name, err)
+	}
+	defer closeFn()
+	return report(stderr, name, do(ctx, &admin{c: c, conn: &cn, stdout: stdout, stderr: stderr}, pos))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "no arguments"
+	}
+	return s
+}
+
+// report prints err as the command's error and returns the exit code.
+func report(stderr io.Writer, name string, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "commcredits %s: %s\n", name, ue.msg)
+		return exitUsage
+	}
+	var p *client.Problem
+	if errors.As(err, &p) {
+		head := fmt.Sprintf("%d %s", p.Status, p.Title)
+		if p.Detail != "" && p.Detail != p.Title {
+			head += ": " + p.Detail
+		}
+		switch len(p.Errors) {
+		case 0:
+			fmt.Fprintf(stderr, "commcredits %s: %s\n", name, head)
+		case 1:
+			d := p.Errors[0]
+			if d.Message != "" && strings.Contains(head, d.Message) {
+				// The detail repeats the message: add only where and what was sent.
+				if !strings.Contains(head, d.Location) {
+					head = d.Location + ": " + head
+				}
+				d = client.Detail{Value: d.Value}
+				fmt.Fprintf(stderr, "commcredits %s: %s %s\n", name, head, d)
+			} else {
+				fmt.Fprintf(stderr, "commcredits %s: %s (%s)\n", name, head, d)
+			}
+		default:
+			fmt.Fprintf(stderr, "commcredits %s: %s\n", name, head)
+			for _, d := range p.Errors {
+				fmt.Fprintf(stderr, "  %s\n", d)
+			}
+		}
+		return exitError
+	}
+	fmt.Fprintf(stderr, "commcredits %s: %v\n", name, err)
+	return exitError
+}
+
+// parseInterleaved parses flags that may come before, between or after the positional
+// arguments, which it returns.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, int, bool) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, exitOK, false
+			}
+			return nil, exitUsage, false
+		}
+		if fs.NArg() == 0 {
+			return pos, 0, true
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// list splits a comma-separated flag value, dropping empty items.
+func list(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func readFile(path string) ([]byte, error) {
+	if path == "-" {
+		return io.ReadAll(os.Stdin)
+	}
+	return os.ReadFile(path)
+}
+
+func argsUsage(a string) string {
+	if a == "" {
+		return ""
+	}
+	return a + " "
+}

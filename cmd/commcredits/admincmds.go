@@ -1,0 +1,390 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/commcredits/commcredits/internal/client"
+	"github.com/commcredits/commcredits/internal/rest"
+)
+
+type action = func(ctx context.Context, a *admin, args []string) error
+
+func cmdTenant(ctx context.Context, args []string, stdout, stderr io.Writer, h hooks) int {
+	return dispatch(ctx, "tenant", map[string]sub{
+		"create": {args: "ID", nargs: 1, help: "create a tenant (operator key)", flags: func(fs *flag.FlagSet) action {
+			name := fs.String("name", "", "display name (required)")
+			cur := fs.String("currency", "", "ISO 4217 currency of its balance (required)")
+			country := fs.String("billing-country", "", "ISO 3166 alpha-2 billing country")
+			return func(ctx context.Context, a *admin, args []string) error {
+				if *name == "" || *cur == "" {
+					return usagef("--name and --currency are required")
+				}
+				_, res, err := a.c.CreateTenant(ctx, client.CreateTenantIn{ID: args[0], Name: *name, Currency: strings.ToUpper(*cur), BillingCountry: strings.ToUpper(*country)})
+				if err != nil {
+					return err
+				}
+				return a.show(res)
+			}
+		}},
+		"list": {help: "list tenants (operator key)", flags: func(fs *flag.FlagSet) action {
+			return func(ctx context.Context, a *admin, _ []string) error {
+				items, err := a.c.All(ctx, "/v1/tenants")
+				if err != nil {
+					return err
+				}
+				return a.showList(items, "id", "name", "currency", "created_at")
+			}
+		}},
+		"show": {args: "ID", nargs: 1, help: "show a tenant", flags: func(fs *flag.FlagSet) action {
+			return func(ctx context.Context, a *admin, args []string) error {
+				_, res, err := a.c.Tenant(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return a.show(res)
+			}
+		}},
+	}, args, stdout, stderr, h)
+}
+
+func cmdKey(ctx context.Context, args []string, stdout, stderr io.Writer, h hooks) int {
+	return dispatch(ctx, "key", map[string]sub{
+		"create": {tenant: true, help: "create an API key; the secret is printed once (--role operator without --tenant: an operator key)", flags: func(fs *flag.FlagSet) action {
+			role := fs.String("role", "", "tenant_admin, billing_admin, reports_reader, switch, or operator (required)")
+			name := fs.String("name", "", "a name to recognise the key by")
+			return func(ctx context.Context, a *admin, _ []string) error {
+				switch {
+				case *role == "":
+					return usagef("--role is required")
+				case *role == "operator" && a.conn.tenant != "":
+					return usagef("an operator key belongs to no tenant: leave out --tenant")
+				case *role != "operator" && a.conn.tenant == "":
+					return usagef("--tenant is required for a %s key", *role)
+				}
+				k, res, err := a.c.CreateKey(ctx, a.conn.tenant, client.CreateKeyIn{Role: *role, Name: *name})
+				if err != nil {
+					return err
+				}
+				if err := a.show(res); err != nil {
+					return err
+				}
+				if k.Secret == "" {
+					fmt.Fprintln(a.stderr, "note: this key was created by an earlier request with the same Idempotency-Key; its secret is not shown again")
+				} else if !a.conn.json {
+					fmt.Fprintln(a.stderr, "note: the secret is shown only now; store it safely")
+				}
+				return nil
+			}
+		}},
+		"list": {tenant: true, help: "list a tenant's keys", flags: func(fs *flag.FlagSet) action {
+			return func(ctx context.Context, a *admin, _ []string) error {
+				t, err := a.needTenant()
+				if err != nil {
+					return err
+				}
+				items, err := a.c.All(ctx, client.T(t, "keys"))
+				if err != nil {
+					return err
+				}
+				return a.showList(items, "id", "role", "name", "created_at", "revoked_at")
+			}
+		}},
+		"revoke": {args: "KEY_ID", nargs: 1, tenant: true, help: "revoke a key at once", flags: func(fs *flag.FlagSet) action {
+			return func(ctx context.Context, a *admin, args []string) error {
+				t, err := a.needTenant()
+				if err != nil {
+					return err
+				}
+				if err := a.c.RevokeKey(ctx, t, args[0]); err != nil {
+					return err
+				}
+				if a.conn.json {
+					printJSON(a.stdout, []byte(`{"revoked":`+quote(args[0])+`}`))
+				} else {
+					fmt.Fprintf(a.stdout, "revoked %s\n", args[0])
+				}
+				return nil
+			}
+		}},
+	}, args, stdout, stderr, h)
+}
+
+func quote(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+func cmdUser(ctx context.Context, args []string, stdout, stderr io.Writer, h hooks) int {
+	return dispatch(ctx, "user", map[string]sub{
+		"put": {args: "USER_ID", nargs: 1, tenant: true, help: "create or replace a user or resource account", flags: func(fs *flag.FlagSet) action {
+			var u rest.UserIn
+			fs.StringVar(&u.DisplayName, "display-name", "", "display name")
+			fs.StringVar(&u.UPN, "upn", "", "user principal name")
+			fs.StringVar(&u.Kind, "kind", "", "user or resource_account (default user)")
+			fs.StringVar(&u.UsageLocation, "usage-location", "", "ISO 3166 alpha-2 usage location (required)")
+			lic := fs.String("licences", "", "comma-separated licence codes, e.g. MCOEV,MCOPSTN_PAYG")
+			fs.StringVar(&u.Number, "number", "", "E.164 number the tenant holds, e.g. +12025550101")
+			fs.StringVar(&u.ConfDialOut, "conf-dial-out", "", "any, same_country, zone_a or none")
+			fs.StringVar(&u.PSTNPolicy, "pstn-policy", "", "international, domestic or none")
+			fs.StringVar(&u.SpendLimit, "spend-limit", "", "monthly credit spend limit, decimal in the tenant's currency")
+			fs.BoolVar(&u.TollFreeDialInDisabled, "toll-free-dial-in-disabled", false, "organizer may not use toll-free dial-in")
+			return func(ctx context.Context, a *admin, args []string) error {
+				t, err := a.needTenant()
+				if err != nil {
+					return err
+				}
+				u.Licences = list(*lic)
+				u.UsageLocation = strings.ToUpper(u.UsageLocation)
+				_, res, err := a.c.PutUser(ctx, t, args[0], u)
+				if err != nil {
+					return err
+				}
+				return a.show(res)
+			}
+		}},
+		"list": {tenant: true, help: "list users and resource accounts", flags: func(fs *flag.FlagSet) action {
+			return func(ctx context.Context, a *admin, _ []string) error {
+				t, err := a.needTenant()
+				if err != nil {
+					return err
+				}
+				items, err := a.c.All(ctx, client.T(t, "users"))
+				if err != nil {
+					return err
+				}
+				return a.showList(items, "id", "display_name", "kind", "usage_location", "licences", "number", "spend_limit")
+			}
+		}},
+	}, args, stdout, stderr, h)
+}
+
+func cmdLicence(ctx context.Context, args []string, stdout, stderr io.Writer, h hooks) int {
+	return dispatch(ctx, "licence", map[string]sub{
+		"assign": {tenant: true, help: "add and remove licences of one or more users, all or nothing", flags: func(fs *flag.FlagSet) action {
+			users := fs.String("users", "", "comma-separated user ids (required)")
+			add := fs.String("add", "", "comma-separated licence codes to add")
+			remove := fs.String("remove", "", "comma-separated licence codes to remove")
+			return func(ctx context.Context, a *admin, _ []string) error {
+				t, err := a.needTenant()
+				if err != nil {
+					return err
+				}
+				if len(list(*users)) == 0 || (*add == "" && *remove == "") {
+					return usagef("--users and at least one of --add, --remove are required")
+				}
+				_, res, err := a.c.AssignLicences(ctx, t, client.LicencesIn{UserIDs: list(*users), Add: list(*add), Remove: list(*remove)})
+				if err != nil {
+					return err
+				}
+				return a.show(res)
+			}
+		}},
+		"import": {args: "FILE.csv", nargs: 1, tenant: true, help: "apply a licence CSV (user_id,add,remove; codes separated by ;): every row or none", flags: func(fs *flag.FlagSet) action {
+			return func(ctx context.Context, a *admin, args []string) error {
+				t, err := a.needTenant()
+				if err != nil {
+					return err
+				}
+				data, err := readFile(args[0])
+				if err != nil {
+					return err
+				}
+				_, res, err := a.c.ImportLicences(ctx, t, data)
+				if err != nil {
+					return err
+				}
+				return a.show(res)
+			}
+		}},
+	}, args, stdout, stderr, h)
+}
+
+func cmdCredits(ctx context.Context, args []string, stdout, stderr io.Writer, h hooks) int {
+	listOf := func(path string, cols ...string) sub {
+		return sub{tenant: true, help: "list " + path, flags: func(fs *flag.FlagSet) action {
+			return func(ctx context.Context, a *admin, _ []string) error {
+				t, err := a.needTenant()
+				if err != nil {
+					return err
+				}
+				items, err := a.c.All(ctx, client.T(t, "credits", path))
+				if err != nil {
+					return err
+				}
+				return a.showList(items, cols...)
+			}
+		}}
+	}
+	return dispatch(ctx, "credits", map[string]sub{
+		"balance": {tenant: true, help: "balance, available, reserved and debt", flags: func(fs *flag.FlagSet) action {
+			return func(ctx context.Context, a *admin, _ []string) error {
+				t, err := a.needTenant()
+				if err != nil {
+					return err
+				}
+				_, res, err := a.c.Balance(ctx, t)
+				if err != nil {
+					return err
+				}
+				return a.show(res)
+			}
+		}},
+		"lots":    listOf("lots", "id", "source", "ref", "amount", "remaining", "forfeited", "purchased_at", "expires_at"),
+		"entries": listOf("entries", "seq", "kind", "amount", "balance_before", "balance_after", "at", "lot_id", "ref", "reason"),
+		"add": {args: "AMOUNT", nargs: 1, tenant: true, help: "add funds (decimal in the tenant's currency): an agreement is credited at once, a card when the charge succeeds", flags: func(fs *flag.FlagSet) action {
+			method := fs.String("method", "", "pm_… card or ea:<agreement>[:<po>]; default the method on file")
+			return func(ctx context.Context, a *admin, args []string) error {
+				t, err := a.needTenant()
+				if err != nil {
+					return err
+				}
+				_, res, err := a.c.AddFunds(ctx, t, client.FundsIn{Amount: args[0], Method: *method})
+				if err != nil {
+					return err
+				}
+				return a.show(res)
+			}
+		}},
+		"auto-recharge": {args: "show|set|off", nargs: 1, tenant: true, help: "show, replace or turn off the auto-recharge settings", flags: func(fs *flag.FlagSet) action {
+			trigger := fs.String("trigger", "", "set: recharge when available falls below this")
+			amt := fs.String("amount", "", "set: amount of each recharge")
+			capf := fs.String("monthly-cap", "", "set: most recharged per month (0: none)")
+			low := fs.String("low-balance", "", "balance_low alert level while auto-recharge is off")
+			pm := fs.String("payment-method", "", "set: pm_… or ea:… to charge (default the method on file)")
+			return func(ctx context.Context, a *admin, args []string) error {
+				t, err := a.needTenant()
+				if err != nil {
+					return err
+				}
+				cur, res, err := a.c.AutoRecharge(ctx, t)
+				if err != nil {
+					return err
+				}
+				in := client.AutoRechargeIn{AutoRecharge: cur.AutoRecharge}
+				switch args[0] {
+				case "show":
+					return a.show(res)
+				case "set":
+					if *trigger == "" || *amt == "" {
+						return usagef("set needs --trigger and --amount")
+					}
+					in.Enabled, in.Trigger, in.Amount, in.PaymentMethod = true, *trigger, *amt, *pm
+					if *capf != "" {
+						in.MonthlyCap = *capf
+					}
+				case "off":
+					in.Enabled = false
+				default:
+					return usagef("want show, set or off, got %q", args[0])
+				}
+				if *low != "" {
+					in.LowBalance = *low
+				}
+				_, res, err = a.c.SetAutoRecharge(ctx, t, res.Header.Get("ETag"), in)
+				if err != nil {
+					return err
+				}
+				return a.show(res)
+			}
+		}},
+		"payment-method": {args: "set METHOD", nargs: 2, tenant: true, help: "put a payment method on file (pm_… card or ea:<agreement>[:<po>])", flags: func(fs *flag.FlagSet) action {
+			var in client.PaymentMethodIn
+			fs.StringVar(&in.Brand, "brand", "", "card brand")
+			fs.StringVar(&in.Last4, "last4", "", "last four digits of the card")
+			fs.IntVar(&in.ExpMonth, "exp-month", 0, "card expiry month")
+			fs.IntVar(&in.ExpYear, "exp-year", 0, "card expiry year")
+			return func(ctx context.Context, a *admin, args []string) error {
+				t, err := a.needTenant()
+				if err != nil {
+					return err
+				}
+				if args[0] != "set" {
+					return usagef("want set METHOD, got %q", args[0])
+				}
+				in.Method = args[1]
+				_, res, err := a.c.SetPaymentMethod(ctx, t, in)
+				if err != nil {
+					return err
+				}
+				return a.show(res)
+			}
+		}},
+	}, args, stdout, stderr, h)
+}
+
+func cmdCall(ctx context.Context, args []string, stdout, stderr io.Writer, h hooks) int {
+	return dispatch(ctx, "call", map[string]sub{
+		"authorize": {args: "CALL_ID", nargs: 1, tenant: true, help: "admit or refuse a call (a refusal prints allowed false and exits 0)", flags: func(fs *flag.FlagSet) action {
+			var in client.AuthorizeIn
+			fs.StringVar(&in.CallType, "type", "user_out", "call type: user_in, user_out, conf_out, …")
+			fs.StringVar(&in.Principal, "principal", "", "user, resource account or organizer id")
+			fs.StringVar(&in.Caller, "caller", "", "calling number")
+			fs.StringVar(&in.Callee, "callee", "", "called number")
+			fs.StringVar(&in.ServiceNumber, "service-number", "", "bridge or service number")
+			fs.StringVar(&in.Leg, "leg", "", "leg of the call")
+			fs.Int64Var(&in.InitialSeconds, "initial-seconds", 0, "seconds to hold at first (default the engine's)")
+			return func(ctx context.Context, a *admin, args []string) error {
+				t, err := a.needTenant()
+				if err != nil {
+					return err
+				}
+				in.CallID = args[0]
+				_, res, err := a.c.Authorize(ctx, t, in)
+				if err != nil {
+					return err
+				}
+				return a.show(res)
+			}
+		}},
+		"settle": {args: "CALL_ID", nargs: 1, tenant: true, help: "end a call with its connected seconds", flags: func(fs *flag.FlagSet) action {
+			var in client.SettleIn
+			fs.Int64Var(&in.Seconds, "seconds", -1, "connected seconds (required)")
+			fs.StringVar(&in.Leg, "leg", "", "leg of the call")
+			return func(ctx context.Context, a *admin, args []string) error {
+				t, err := a.needTenant()
+				if err != nil {
+					return err
+				}
+				if in.Seconds < 0 {
+					return usagef("--seconds is required")
+				}
+				_, res, err := a.c.Settle(ctx, t, args[0], in)
+				if err != nil {
+					return err
+				}
+				return a.show(res)
+			}
+		}},
+	}, args, stdout, stderr, h)
+}
+
+// reports maps the CLI's report names to the API's.
+var reports = []struct{ name, path, help string }{
+	{"usage", "usage", "PSTN usage, one row per charged call leg"},
+	{"pools", "pool-usage", "minute pool use per month and pool"},
+	{"spend", "spend", "credit spend per user and month"},
+	{"blocked", "blocked-users", "users blocked and unblocked"},
+	{"refusals", "refusals", "calls refused, with the reason"},
+}
+
+func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer, h hooks) int {
+	subs := map[string]sub{}
+	for _, r := range reports {
+		subs[r.name] = sub{tenant: true, help: r.help + " (every row; --json: the API's rows)", flags: func(fs *flag.FlagSet) action {
+			return func(ctx context.Context, a *admin, _ []string) error {
+				t, err := a.needTenant()
+				if err != nil {
+					return err
+				}
+				items, err := a.c.All(ctx, client.T(t, "reports", r.path))
+				if err != nil {
+					return err
+				}
+				return a.showList(items)
+			}
+		}}
+	}
+	return dispatch(ctx, "report", subs, args, stdout, stderr, h)
+}
