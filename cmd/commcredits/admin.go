@@ -76,20 +76,32 @@ func (c *conn) open(ctx context.Context, explicitDB bool, stderr io.Writer) (*cl
 	return openLocal(ctx, c.dsn, c.idem, stderr)
 }
 
-// openLocal runs the API over the database in this process, as serve does (store, rate
-// cards, writer, service, rest), under an operator key that exists only in this process.
+// openLocal runs the API over the database in this process, under an operator key that
+// exists only in this process.
 func openLocal(ctx context.Context, dsn, idem string, stderr io.Writer) (*client.Client, func(), error) {
+	mux, svc, closeAll, err := localAPI(ctx, dsn, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	secret, _ := service.NewSecret()
+	svc.TrustSecret(secret, service.Principal{KeyID: "cli-local", Role: service.RoleOperator})
+	return &client.Client{BaseURL: "http://local", Key: secret, IdempotencyKey: idem, HTTP: client.Handler(mux), Retries: -1}, closeAll, nil
+}
+
+// localAPI opens the database and mounts the API on it as serve does: store, stored rate
+// cards, writer, service, rest. close waits for the writer, then closes the database.
+func localAPI(ctx context.Context, dsn string, stderr io.Writer) (*http.ServeMux, *service.Service, func(), error) {
 	openCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	d, err := db.Open(openCtx, dsn, db.WithMigrate())
 	cancel()
 	if err != nil {
-		return nil, nil, fmt.Errorf("database %s: %w", db.Redact(dsn), err)
+		return nil, nil, nil, fmt.Errorf("database %s: %w", db.Redact(dsn), err)
 	}
 	st := store.New(d)
 	cards := rating.NewRegistry()
 	if _, err := st.LoadRateCards(ctx, cards); err != nil {
 		d.Close()
-		return nil, nil, fmt.Errorf("rate cards: %w", err)
+		return nil, nil, nil, fmt.Errorf("rate cards: %w", err)
 	}
 	env := &tenant.Env{Cards: cards, Catalog: plans.Default()}
 	w := writer.New(st, writer.SystemClock{}, writer.Config{Env: env})
@@ -97,13 +109,10 @@ func openLocal(ctx context.Context, dsn, idem string, stderr io.Writer) (*client
 	mux := http.NewServeMux()
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	rest.Mount(mux, svc, rest.Config{Version: version, RateLimit: -1, Logger: log})
-	secret, _ := service.NewSecret()
-	svc.TrustSecret(secret, service.Principal{KeyID: "cli-local", Role: service.RoleOperator})
-	closeAll := func() {
+	return mux, svc, func() {
 		w.Close()
 		d.Close()
-	}
-	return &client.Client{BaseURL: "http://local", Key: secret, IdempotencyKey: idem, HTTP: client.Handler(mux), Retries: -1}, closeAll, nil
+	}, nil
 }
 
 // admin is what a subcommand runs with.
@@ -208,31 +217,7 @@ func report(stderr io.Writer, name string, err error) int {
 	}
 	var p *client.Problem
 	if errors.As(err, &p) {
-		head := fmt.Sprintf("%d %s", p.Status, p.Title)
-		if p.Detail != "" && p.Detail != p.Title {
-			head += ": " + p.Detail
-		}
-		switch len(p.Errors) {
-		case 0:
-			fmt.Fprintf(stderr, "commcredits %s: %s\n", name, head)
-		case 1:
-			d := p.Errors[0]
-			if d.Message != "" && strings.Contains(head, d.Message) {
-				// The detail repeats the message: add only where and what was sent.
-				if !strings.Contains(head, d.Location) {
-					head = d.Location + ": " + head
-				}
-				d = client.Detail{Value: d.Value}
-				fmt.Fprintf(stderr, "commcredits %s: %s %s\n", name, head, d)
-			} else {
-				fmt.Fprintf(stderr, "commcredits %s: %s (%s)\n", name, head, d)
-			}
-		default:
-			fmt.Fprintf(stderr, "commcredits %s: %s\n", name, head)
-			for _, d := range p.Errors {
-				fmt.Fprintf(stderr, "  %s\n", d)
-			}
-		}
+		fmt.Fprintf(stderr, "commcredits %s: %s\n", name, problemText(p))
 		return exitError
 	}
 	fmt.Fprintf(stderr, "commcredits %s: %v\n", name, err)
@@ -281,4 +266,43 @@ func argsUsage(a string) string {
 		return ""
 	}
 	return a + " "
+}
+
+// problemText is a problem on one line naming the field ("422 Unprocessable Entity:
+// body.amount: …"), or, with several located errors (a CSV's lines), one line each after it.
+func problemText(p *client.Problem) string {
+	head := fmt.Sprintf("%d %s", p.Status, p.Title)
+	msg := ""
+	if p.Detail != "" && p.Detail != p.Title {
+		msg = p.Detail
+	}
+	switch len(p.Errors) {
+	case 0:
+	case 1:
+		d := p.Errors[0]
+		if d.Message != "" && strings.Contains(msg, d.Message) {
+			// The detail repeats the message: add only where, and what was sent.
+			if d.Location != "" && !strings.Contains(msg, d.Location) {
+				msg = d.Location + ": " + msg
+			}
+			if v := (client.Detail{Value: d.Value}).String(); v != "" {
+				msg += " " + v
+			}
+		} else if msg != "" {
+			msg += " (" + d.String() + ")"
+		} else {
+			msg = d.String()
+		}
+	default:
+		for _, d := range p.Errors {
+			msg += "\n  " + d.String()
+		}
+		if strings.HasPrefix(msg, "\n") {
+			return head + ":" + msg
+		}
+	}
+	if msg == "" {
+		return head
+	}
+	return head + ": " + msg
 }

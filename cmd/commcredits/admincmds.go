@@ -258,6 +258,12 @@ func cmdCredits(ctx context.Context, args []string, stdout, stderr io.Writer, h 
 				if err != nil {
 					return err
 				}
+				switch {
+				case args[0] != "show" && args[0] != "set" && args[0] != "off":
+					return usagef("want show, set or off, got %q", args[0])
+				case args[0] == "set" && (*trigger == "" || *amt == ""):
+					return usagef("set needs --trigger and --amount")
+				}
 				cur, res, err := a.c.AutoRecharge(ctx, t)
 				if err != nil {
 					return err
@@ -267,17 +273,12 @@ func cmdCredits(ctx context.Context, args []string, stdout, stderr io.Writer, h 
 				case "show":
 					return a.show(res)
 				case "set":
-					if *trigger == "" || *amt == "" {
-						return usagef("set needs --trigger and --amount")
-					}
 					in.Enabled, in.Trigger, in.Amount, in.PaymentMethod = true, *trigger, *amt, *pm
 					if *capf != "" {
 						in.MonthlyCap = *capf
 					}
 				case "off":
 					in.Enabled = false
-				default:
-					return usagef("want show, set or off, got %q", args[0])
 				}
 				if *low != "" {
 					in.LowBalance = *low
