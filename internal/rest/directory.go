@@ -10,7 +10,6 @@ import (
 
 	"github.com/commcredits/commcredits/internal/directory"
 	"github.com/commcredits/commcredits/internal/money"
-	"github.com/commcredits/commcredits/internal/store"
 	"github.com/commcredits/commcredits/internal/tenant"
 )
 
@@ -481,5 +480,3 @@ func csvProblem(err error) error {
 	}
 	return huma.Error422UnprocessableEntity("licence CSV rejected: nothing applied", details...)
 }
-
-var _ = store.ErrNotFound

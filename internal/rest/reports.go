@@ -6,10 +6,6 @@ import (
 	"strconv"
 
 	"github.com/danielgtaylor/huma/v2"
-
-	"github.com/commcredits/commcredits/internal/charging"
-	"github.com/commcredits/commcredits/internal/store"
-	"github.com/commcredits/commcredits/internal/tenant"
 )
 
 // listOut is a page of a report.
@@ -63,9 +59,3 @@ func (a *API) reportRoutes() {
 	report(a, "report-blocked-users", "/v1/tenants/{tenant}/reports/blocked-users", "Users blocked and unblocked (balance, pool, spend limit)", st.ReportBlockEvents)
 	report(a, "report-refusals", "/v1/tenants/{tenant}/reports/refusals", "Calls refused, with the reason", st.ReportRefusals)
 }
-
-var (
-	_ = charging.BlockEvent{}
-	_ = tenant.Refusal{}
-	_ = store.UsageRecord{}
-)

@@ -279,6 +279,33 @@ func (a *API) tenantRoutes() {
 		}, func(k KeyOut) KeyOut { k.Secret = ""; return k })
 	})
 
+	type listOpKeysIn struct{ PageQuery }
+	huma.Register(a, a.op("list-operator-keys", http.MethodGet, "/v1/operator/keys", "List operator keys", accOperator, "keys"),
+		func(ctx context.Context, in *listOpKeysIn) (*keysOut, error) {
+			ks, err := a.svc.Store.APIKeys(ctx, "", decodeCursor(in.Cursor), in.limit()+1)
+			if err != nil {
+				return nil, problem(err)
+			}
+			out := &keysOut{}
+			out.Body.Items = []KeyOut{}
+			for i, k := range ks {
+				if i == in.limit() {
+					out.Body.NextCursor = encodeCursor(ks[i-1].ID)
+					break
+				}
+				out.Body.Items = append(out.Body.Items, keyOut(k))
+			}
+			return out, nil
+		})
+	type revokeOpIn struct {
+		KeyID string `path:"key_id" maxLength:"64"`
+	}
+	rdo := a.op("revoke-operator-key", http.MethodDelete, "/v1/operator/keys/{key_id}", "Revoke an operator key", accOperator, "keys")
+	rdo.DefaultStatus = http.StatusNoContent
+	huma.Register(a, rdo, func(ctx context.Context, in *revokeOpIn) (*struct{}, error) {
+		return nil, problem(a.svc.RevokeKey(ctx, "", in.KeyID))
+	})
+
 	// Catalogs.
 	type plansOut struct{ Body []plans.Plan }
 	huma.Register(a, a.op("list-plans", http.MethodGet, "/v1/plans", "The plan and licence catalog", accRead, "catalog"),
