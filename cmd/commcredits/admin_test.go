@@ -368,6 +368,21 @@ func TestAdminForeignTenant(t *testing.T) {
 			t.Fatalf("%v with ta's key: exit %d %s", args, code, errs)
 		}
 	}
+	// Operator keys: one made through the CLI, listed and revoked; a tenant key cannot list them.
+	ok := decode[map[string]any](t, e.ok("key", "create", "--role", "operator", "--name", "second", "--json"))
+	if ok["role"] != "operator" || !strings.HasPrefix(ok["secret"].(string), service.KeyPrefix) {
+		t.Fatalf("operator key: %v", ok)
+	}
+	if out := e.ok("key", "list"); !strings.Contains(out, ok["id"].(string)) || !strings.Contains(out, "second") {
+		t.Fatalf("operator keys: %s", out)
+	}
+	e.ok("key", "revoke", ok["id"].(string))
+	if code, _, errs := e.runWith([]string{"--url", e.url, "--key", ok["secret"].(string)}, "tenant", "list"); code != exitError || !strings.Contains(errs, "401") {
+		t.Fatalf("revoked operator key: %d %s", code, errs)
+	}
+	if code, _, errs := e.runWith(as, "key", "list"); code != exitError || !strings.Contains(errs, "403") {
+		t.Fatalf("operator keys with a tenant key: %d %s", code, errs)
+	}
 	code, _, errs := e.runWith(as, "tenant", "create", "tc", "--name", "C", "--currency", "USD")
 	if code != exitError || !strings.Contains(errs, "403") {
 		t.Fatalf("tenant create with a tenant key: %d %s", code, errs)

@@ -81,26 +81,22 @@ func cmdKey(ctx context.Context, args []string, stdout, stderr io.Writer, h hook
 				return nil
 			}
 		}},
-		"list": {tenant: true, help: "list a tenant's keys", flags: func(fs *flag.FlagSet) action {
+		"list": {tenant: true, help: "list a tenant's keys (without --tenant: the operator keys)", flags: func(fs *flag.FlagSet) action {
 			return func(ctx context.Context, a *admin, _ []string) error {
-				t, err := a.needTenant()
-				if err != nil {
-					return err
+				p := "/v1/operator/keys"
+				if a.conn.tenant != "" {
+					p = client.T(a.conn.tenant, "keys")
 				}
-				items, err := a.c.All(ctx, client.T(t, "keys"))
+				items, err := a.c.All(ctx, p)
 				if err != nil {
 					return err
 				}
 				return a.showList(items, "id", "role", "name", "created_at", "revoked_at")
 			}
 		}},
-		"revoke": {args: "KEY_ID", nargs: 1, tenant: true, help: "revoke a key at once", flags: func(fs *flag.FlagSet) action {
+		"revoke": {args: "KEY_ID", nargs: 1, tenant: true, help: "revoke a key at once (without --tenant: an operator key)", flags: func(fs *flag.FlagSet) action {
 			return func(ctx context.Context, a *admin, args []string) error {
-				t, err := a.needTenant()
-				if err != nil {
-					return err
-				}
-				if err := a.c.RevokeKey(ctx, t, args[0]); err != nil {
+				if err := a.c.RevokeKey(ctx, a.conn.tenant, args[0]); err != nil {
 					return err
 				}
 				if a.conn.json {

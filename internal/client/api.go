@@ -125,9 +125,13 @@ func (c *Client) CreateKey(ctx context.Context, tenant string, in CreateKeyIn) (
 	return post[rest.KeyOut](ctx, c, Request{Path: p, JSON: in})
 }
 
-// RevokeKey revokes a key of tenant.
+// RevokeKey revokes a key of tenant, or an operator key when tenant is "".
 func (c *Client) RevokeKey(ctx context.Context, tenant, id string) error {
-	_, err := c.Do(ctx, Request{Method: http.MethodDelete, Path: T(tenant, "keys", id)})
+	p := T(tenant, "keys", id)
+	if tenant == "" {
+		p = "/v1/operator/keys/" + url.PathEscape(id)
+	}
+	_, err := c.Do(ctx, Request{Method: http.MethodDelete, Path: p})
 	return err
 }
 
