@@ -17,6 +17,7 @@ import (
 
 	"github.com/commcredits/commcredits/internal/db"
 	"github.com/commcredits/commcredits/internal/money"
+	"github.com/commcredits/commcredits/internal/pgtest"
 	"github.com/commcredits/commcredits/internal/service"
 	"github.com/commcredits/commcredits/internal/store"
 )
@@ -41,6 +42,9 @@ func newCLIEnv(t *testing.T, mode string) *cliEnv {
 	t.Helper()
 	dir := t.TempDir()
 	e := &cliEnv{t: t, mode: mode, dsn: "sqlite:" + filepath.Join(dir, "cc.db")}
+	if mode == "postgres" {
+		e.dsn, mode, e.mode = pgtest.DSN(t), "local", "local"
+	}
 	if mode == "local" {
 		e.conn = []string{"--db", e.dsn}
 		return e
@@ -153,9 +157,10 @@ type items struct {
 }
 
 // TestAdminCommands runs the admin tour against a real server and against a database
-// path, asserting the output and the committed state.
+// path (SQLite, and PostgreSQL through --db postgres://…), asserting the output and the
+// committed state.
 func TestAdminCommands(t *testing.T) {
-	for _, mode := range []string{"remote", "local"} {
+	for _, mode := range []string{"remote", "local", "postgres"} {
 		t.Run(mode, func(t *testing.T) {
 			e := newCLIEnv(t, mode)
 			dir := t.TempDir()
@@ -296,7 +301,7 @@ func TestAdminCommands(t *testing.T) {
 			if errs := e.fails(exitError, "ratecard", "import", "--service", "outbound", "--currency", "USD", badCard); !strings.Contains(errs, "3") || !strings.Contains(errs, "rate_per_minute") {
 				t.Fatalf("bad card must name line 3 and its column: %s", errs)
 			}
-			if mode == "local" {
+			if e.mode == "local" {
 				// The card was stored by another command: this one loads it from the database.
 				out = e.ok("call", "authorize", "c1", "--tenant", "acme", "--principal", "alice", "--caller", "+442071234567", "--callee", "+14155550199")
 			} else {
@@ -325,7 +330,7 @@ func TestAdminCommands(t *testing.T) {
 			// CDRs: a CSV posted for the tenant.
 			cdrs := write("cdrs.csv", "tenant,call_id,leg,call_type,principal,caller,callee,service_number,start,end,duration_seconds\n"+
 				"acme,d1,,user_out,alice,+442071234567,+14155550199,,2026-11-01T10:00:00Z,,120\n")
-			if mode == "remote" {
+			if e.mode == "remote" {
 				e.ok("cdr", "import", cdrs, "--tenant", "acme")
 			} else {
 				e.ok("cdr", "import", cdrs)
@@ -341,7 +346,7 @@ func TestAdminCommands(t *testing.T) {
 			if ks.Items[0]["revoked_at"] == nil {
 				t.Fatalf("revoked key: %+v", ks)
 			}
-			if mode == "remote" {
+			if e.mode == "remote" {
 				if _, _, errs := e.runWith([]string{"--url", e.url, "--key", secret}, "credits", "balance", "--tenant", "acme"); !strings.Contains(errs, "401") {
 					t.Fatalf("revoked key still works: %s", errs)
 				}
@@ -383,7 +388,9 @@ func TestAdminForeignTenant(t *testing.T) {
 	if code, _, errs := e.runWith(as, "key", "list"); code != exitError || !strings.Contains(errs, "403") {
 		t.Fatalf("operator keys with a tenant key: %d %s", code, errs)
 	}
-	code, _, errs := e.runWith(as, "tenant", "create", "tc", "--name", "C", "--currency", "USD")
+	var code int
+	var errs string
+	code, _, errs = e.runWith(as, "tenant", "create", "tc", "--name", "C", "--currency", "USD")
 	if code != exitError || !strings.Contains(errs, "403") {
 		t.Fatalf("tenant create with a tenant key: %d %s", code, errs)
 	}
@@ -392,6 +399,19 @@ func TestAdminForeignTenant(t *testing.T) {
 	}
 	if code, _, errs := e.runWith(as, "credits", "add", "60.00", "--tenant", "ta", "--method", "ea:X"); code != exitOK {
 		t.Fatalf("own tenant: %d %s", code, errs)
+	}
+	// A CDR file posted for ta with a record of tb: that line is rejected, not booked on tb.
+	f := filepath.Join(t.TempDir(), "cdrs.csv")
+	if err := os.WriteFile(f, []byte("tenant,call_id,call_type,principal,callee,start,duration_seconds\n"+
+		"tb,x1,user_out,eve,+14155550199,2026-11-01T10:00:00Z,60\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := e.runWith(as, "cdr", "import", f, "--tenant", "ta")
+	if code != exitError || !regexp.MustCompile(`(?m)^rejected\s+1$`).MatchString(out) || !strings.Contains(errs, "1 line(s) rejected") {
+		t.Fatalf("foreign CDR: %d\n%s\n%s", code, out, errs)
+	}
+	if rows, err := e.svc.Store.ReportUsage(context.Background(), "tb"); err != nil || len(rows) != 0 {
+		t.Fatalf("tb usage %v %v", rows, err)
 	}
 }
 

@@ -120,4 +120,3 @@ func TestAll(t *testing.T) {
 		t.Fatalf("%v %s %v", got, raw, err)
 	}
 }
-
