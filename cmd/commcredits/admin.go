@@ -62,12 +62,13 @@ func (c *conn) register(fs *flag.FlagSet, h hooks, withTenant bool) {
 }
 
 // open returns a client of the server, or of the API run over the database, and what
-// closes it. explicitDB: --db was given on the command line.
-func (c *conn) open(ctx context.Context, explicitDB bool, stderr io.Writer) (*client.Client, func(), error) {
-	if c.url != "" {
-		if explicitDB {
-			return nil, nil, usagef("give --url or --db, not both")
-		}
+// closes it.
+func (c *conn) open(ctx context.Context, fs *flag.FlagSet, stderr io.Writer) (*client.Client, func(), error) {
+	remote, err := useURL(fs, c.url)
+	if err != nil {
+		return nil, nil, err
+	}
+	if remote {
 		if c.key == "" {
 			return nil, nil, usagef("--url needs --key (or %s)", envKey)
 		}
@@ -186,11 +187,9 @@ func dispatch(ctx context.Context, group string, subs map[string]sub, args []str
 		fmt.Fprintf(stderr, "commcredits %s: want %s, got %d argument(s)\n", name, orNone(s.args), len(pos))
 		return exitUsage
 	}
-	explicitDB := false
-	fs.Visit(func(f *flag.Flag) { explicitDB = explicitDB || f.Name == "db" })
 	ctx, cancel := context.WithTimeout(ctx, cn.timeout)
 	defer cancel()
-	c, closeFn, err := cn.open(ctx, explicitDB, stderr)
+	c, closeFn, err := cn.open(ctx, fs, stderr)
 	if err != nil {
 		return report(stderr, name, err)
 	}
@@ -305,4 +304,18 @@ func problemText(p *client.Problem) string {
 		return head
 	}
 	return head + ": " + msg
+}
+
+// useURL reports whether a command talks to a server: --url on the command line, or
+// COMMCREDITS_URL unless --db is on the command line. Both flags together are a usage error.
+func useURL(fs *flag.FlagSet, url string) (bool, error) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case set["url"] && set["db"]:
+		return false, usagef("give --url or --db, not both")
+	case set["db"]:
+		return false, nil
+	}
+	return url != "", nil
 }

@@ -437,6 +437,8 @@ func TestAdminUsage(t *testing.T) {
 		{[]string{"licence", "assign", "--tenant", "a", "--users", "u", "--db", db}, "--add, --remove"},
 		{[]string{"call", "settle", "c1", "--tenant", "a", "--db", db}, "--seconds is required"},
 		{[]string{"cdr", "import", "f.csv", "--url", "http://127.0.0.1:1", "--key", "k"}, "--url needs --tenant"},
+		{[]string{"ratecard", "list", "--url", "http://127.0.0.1:1", "--db", db}, "not both"},
+		{[]string{"ratecard", "list", "--url", "http://127.0.0.1:1"}, "--url needs --key"},
 		{[]string{"cdr", "import", "f.csv", "--url", "http://127.0.0.1:1", "--key", "k", "--tenant", "a", "--checkpoint", "cp.json"}, "--db only"},
 	} {
 		var out, errb bytes.Buffer
@@ -444,6 +446,26 @@ func TestAdminUsage(t *testing.T) {
 		if code != exitUsage || !strings.Contains(errb.String(), tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want exit 2 with %q", tc.args, code, errb.String(), tc.want)
 		}
+	}
+}
+
+// TestAdminEnv: COMMCREDITS_URL, _KEY and _TENANT stand for the flags; --db on the command
+// line wins over COMMCREDITS_URL.
+func TestAdminEnv(t *testing.T) {
+	e := newCLIEnv(t, "remote")
+	e.ok("tenant", "create", "acme", "--name", "A", "--currency", "USD")
+	env := map[string]string{envURL: e.url, envKey: e.opKey, envTenant: "acme"}
+	var out, errb bytes.Buffer
+	code := runWith(context.Background(), []string{"credits", "balance", "--json"}, &out, &errb, hooks{getenv: func(k string) string { return env[k] }})
+	if code != exitOK || decode[map[string]any](t, out.String())["currency"] != "USD" {
+		t.Fatalf("from the environment: %d %s %s", code, out.String(), errb.String())
+	}
+	local := "sqlite:" + filepath.Join(t.TempDir(), "other.db")
+	out.Reset()
+	errb.Reset()
+	code = runWith(context.Background(), []string{"tenant", "show", "acme", "--db", local}, &out, &errb, hooks{getenv: func(k string) string { return env[k] }})
+	if code != exitError || !strings.Contains(errb.String(), "404") {
+		t.Fatalf("--db must win over %s: %d %s %s", envURL, code, out.String(), errb.String())
 	}
 }
 

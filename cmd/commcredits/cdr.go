@@ -79,7 +79,11 @@ func cmdCDR(ctx context.Context, args []string, stdout, stderr io.Writer, h hook
 		fmt.Fprintf(stderr, "commcredits cdr import: "+format+"\n", a...)
 		return exitError
 	}
-	if *url != "" {
+	remote, err := useURL(fs, *url)
+	if err != nil {
+		return report(stderr, "cdr import", err)
+	}
+	if remote {
 		explicit := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
 		for _, f := range []string{"checkpoint", "resume", "in-flight", "ratecard"} {
@@ -93,7 +97,7 @@ func cmdCDR(ctx context.Context, args []string, stdout, stderr io.Writer, h hook
 			return exitUsage
 		}
 		cn := conn{url: *url, key: *key, idem: *idem, timeout: 30 * time.Minute}
-		c, _, err := cn.open(ctx, explicit["db"], stderr)
+		c, _, err := cn.open(ctx, fs, stderr)
 		if err != nil {
 			return report(stderr, "cdr import", err)
 		}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -58,11 +57,13 @@ func cmdRateCard(ctx context.Context, args []string, stdout, stderr io.Writer, h
 			return fail(exitUsage, "want one FILE, got %d", fs.NArg())
 		}
 	}
-	if *url != "" {
-		explicitDB := false
-		fs.Visit(func(f *flag.Flag) { explicitDB = explicitDB || f.Name == "db" })
+	remote, err := useURL(fs, *url)
+	if err != nil {
+		return report(stderr, "ratecard "+sub, err)
+	}
+	if remote {
 		cn := conn{url: *url, key: *key, idem: *idem, json: *asJSON, timeout: 5 * time.Minute}
-		c, _, err := cn.open(ctx, explicitDB, stderr)
+		c, _, err := cn.open(ctx, fs, stderr)
 		if err != nil {
 			return report(stderr, "ratecard "+sub, err)
 		}
