@@ -28,7 +28,11 @@ const loadTenants = 8
 // benchServer is a harness on SQLite (the default store) with loadTenants funded tenants
 // whose user "alice" is on pay-as-you-go (every call reserves credits).
 func benchServer(b *testing.B) (*harness, []string, []string) {
-	st := storetest.Open(b, "sqlite:"+filepath.Join(b.TempDir(), "cc.db"))
+	return benchServerOn(b, "sqlite:"+filepath.Join(b.TempDir(), "cc.db"))
+}
+
+func benchServerOn(b *testing.B, dsn string) (*harness, []string, []string) {
+	st := storetest.Open(b, dsn)
 	h := newHarness(b, st, rest.Config{RateLimit: -1})
 	var tenants, keys []string
 	for i := range loadTenants {
@@ -113,7 +117,15 @@ func pct(l []time.Duration, p float64) float64 {
 // connections; reports req/s, p50 and p99 in ms. Run with a fixed count, e.g.
 // go test ./internal/rest -run - -bench AuthorizeHTTP -benchtime 40000x
 func BenchmarkAuthorizeHTTP(b *testing.B) {
-	h, tenants, keys := benchServer(b)
+	for _, e := range storetest.Engines() {
+		// PostgreSQL from pgtest runs with fsync off unless COMMCREDITS_TEST_POSTGRES names a
+		// durable server: then it shows what a cheap commit leaves of the HTTP layer's cost.
+		b.Run(e.Name, func(b *testing.B) { benchAuthorize(b, e.DSN(b)) })
+	}
+}
+
+func benchAuthorize(b *testing.B, dsn string) {
+	h, tenants, keys := benchServerOn(b, dsn)
 	lc := newLoadClient(h.url)
 	b.ResetTimer()
 	t0 := time.Now()

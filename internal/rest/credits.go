@@ -233,6 +233,7 @@ func (a *API) creditRoutes() {
 	huma.Register(a, a.op("set-auto-recharge", http.MethodPut, "/v1/tenants/{tenant}/credits/auto-recharge",
 		"Replace the auto-recharge settings (If-Match required)", accBilling, "credits"),
 		func(ctx context.Context, in *setAutoIn) (*resultOut, error) {
+			defer a.lockTenant(in.Tenant)()
 			_, cur, r, err := recharged(ctx, in.Tenant)
 			if err != nil {
 				return nil, err
@@ -306,6 +307,7 @@ func (a *API) creditRoutes() {
 	huma.Register(a, a.op("set-payment-method", http.MethodPut, "/v1/tenants/{tenant}/credits/payment-method",
 		"Put a payment method on file (If-Match required)", accBilling, "credits"),
 		func(ctx context.Context, in *setPMIn) (*resultOut, error) {
+			defer a.lockTenant(in.Tenant)()
 			_, _, r, err := recharged(ctx, in.Tenant)
 			if err != nil {
 				return nil, err

@@ -172,6 +172,7 @@ func (a *API) directoryRoutes() {
 	}
 	huma.Register(a, a.op("put-user", http.MethodPut, "/v1/tenants/{tenant}/users/{user_id}", "Create or replace a user or resource account", accDirectory, "users"),
 		func(ctx context.Context, in *putUserIn) (*resultOut, error) {
+			defer a.lockTenant(in.Tenant)()
 			cur, err := a.currency(ctx, in.Tenant)
 			if err != nil {
 				return nil, err
@@ -215,6 +216,7 @@ func (a *API) directoryRoutes() {
 	huma.Register(a, a.op("put-users-bulk", http.MethodPost, "/v1/tenants/{tenant}/users/bulk",
 		"Create or replace many users; each is applied on its own and reported", accDirectory, "users"),
 		func(ctx context.Context, in *bulkUsersIn) (*bulkOut, error) {
+			defer a.lockTenant(in.Tenant)()
 			cur, err := a.currency(ctx, in.Tenant)
 			if err != nil {
 				return nil, err
@@ -248,6 +250,7 @@ func (a *API) directoryRoutes() {
 
 	do := a.op("delete-user", http.MethodDelete, "/v1/tenants/{tenant}/users/{user_id}", "Delete a user; its number becomes unassigned", accDirectory, "users")
 	huma.Register(a, do, func(ctx context.Context, in *UserPath) (*resultOut, error) {
+		defer a.lockTenant(in.Tenant)()
 		return a.submit(ctx, in.Tenant, "", directory.DeleteUser{UserID: in.UserID})
 	})
 
@@ -263,6 +266,7 @@ func (a *API) directoryRoutes() {
 	huma.Register(a, a.op("assign-licences", http.MethodPost, "/v1/tenants/{tenant}/licences/assign",
 		"Add and remove licences for one or many users, all or nothing", accDirectory, "licences"),
 		func(ctx context.Context, in *licencesIn) (*resultOut, error) {
+			defer a.lockTenant(in.Tenant)()
 			return a.submit(ctx, in.Tenant, in.IdempotencyKey, directory.AssignLicences{UserIDs: in.Body.UserIDs, Add: in.Body.Add, Remove: in.Body.Remove})
 		})
 
@@ -275,6 +279,7 @@ func (a *API) directoryRoutes() {
 		"Apply a licence CSV (user_id,add,remove), all or nothing", accDirectory, "licences")
 	lo.MaxBodyBytes = a.cfg.MaxUpload
 	huma.Register(a, lo, func(ctx context.Context, in *licenceCSVIn) (*resultOut, error) {
+		defer a.lockTenant(in.Tenant)()
 		rows, err := directory.ParseLicenceCSV(in.RawBody)
 		if err != nil {
 			return nil, csvProblem(err)
@@ -291,6 +296,7 @@ func (a *API) directoryRoutes() {
 	}
 	huma.Register(a, a.op("set-usage-location", http.MethodPut, "/v1/tenants/{tenant}/users/{user_id}/usage-location", "Set a user's usage location", accDirectory, "users"),
 		func(ctx context.Context, in *locationIn) (*resultOut, error) {
+			defer a.lockTenant(in.Tenant)()
 			return a.submit(ctx, in.Tenant, in.IdempotencyKey, directory.SetUsageLocation{UserID: in.UserID, Country: in.Body.Country})
 		})
 
@@ -325,6 +331,7 @@ func (a *API) directoryRoutes() {
 	huma.Register(a, a.op("set-policies", http.MethodPut, "/v1/tenants/{tenant}/users/{user_id}/policies",
 		"Set a user's conference dial-out and PSTN policies (omitted: unchanged)", accDirectory, "policies"),
 		func(ctx context.Context, in *setPoliciesIn) (*resultOut, error) {
+			defer a.lockTenant(in.Tenant)()
 			u, _, err := a.user(ctx, in.Tenant, in.UserID)
 			if err != nil {
 				return nil, err
@@ -368,6 +375,7 @@ func (a *API) directoryRoutes() {
 	}
 	huma.Register(a, a.op("set-spend-limit", http.MethodPut, "/v1/tenants/{tenant}/users/{user_id}/spend-limit", "Set a user's monthly spend limit", accBilling, "policies"),
 		func(ctx context.Context, in *setLimitIn) (*resultOut, error) {
+			defer a.lockTenant(in.Tenant)()
 			u, cur, err := a.user(ctx, in.Tenant, in.UserID)
 			if err != nil {
 				return nil, err
@@ -392,6 +400,7 @@ func (a *API) directoryRoutes() {
 	huma.Register(a, a.op("set-organizer-toll-free", http.MethodPut, "/v1/tenants/{tenant}/users/{user_id}/toll-free-dial-in",
 		"Turn toll-free dial-in on or off for a meeting organizer", accDirectory, "bridge"),
 		func(ctx context.Context, in *tollFreeIn) (*resultOut, error) {
+			defer a.lockTenant(in.Tenant)()
 			return a.submit(ctx, in.Tenant, in.IdempotencyKey, directory.SetTollFreeDialIn{OrganizerID: in.UserID, Disabled: in.Body.Disabled})
 		})
 
@@ -456,10 +465,12 @@ func (a *API) directoryRoutes() {
 	huma.Register(a, a.op("assign-number", http.MethodPost, "/v1/tenants/{tenant}/numbers/{e164}/assign",
 		"Assign a number to a user, a resource account or the bridge", accDirectory, "numbers"),
 		func(ctx context.Context, in *assignIn) (*resultOut, error) {
+			defer a.lockTenant(in.Tenant)()
 			return a.submit(ctx, in.Tenant, in.IdempotencyKey, directory.AssignNumber{E164: in.E164, To: in.Body.To})
 		})
 	huma.Register(a, a.op("unassign-number", http.MethodPost, "/v1/tenants/{tenant}/numbers/{e164}/unassign", "Unassign a number", accDirectory, "numbers"),
 		func(ctx context.Context, in *NumberPath) (*resultOut, error) {
+			defer a.lockTenant(in.Tenant)()
 			return a.submit(ctx, in.Tenant, in.IdempotencyKey, directory.UnassignNumber{E164: in.E164})
 		})
 	huma.Register(a, a.op("release-number", http.MethodDelete, "/v1/tenants/{tenant}/numbers/{e164}", "Give a free number back", accDirectory, "numbers"),

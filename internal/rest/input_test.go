@@ -3,8 +3,10 @@ package rest_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/commcredits/commcredits/internal/rest"
@@ -234,9 +236,35 @@ func TestIdempotencyKey(t *testing.T) {
 		if k1["secret"] == nil || k2["secret"] != nil || k1["id"] != k2["id"] {
 			t.Fatalf("create key %v, replay %v", k1, k2)
 		}
+		// Concurrent requests with one new key: one key is created, every answer is it.
+		ids := make(chan string, 8)
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := h.do("POST", "/v1/tenants/ta/keys", h.keys["ta"]["tenant_admin"], map[string]any{"role": "reports_reader"}, "Idempotency-Key", "k-race")
+				if r.code != 201 {
+					ids <- fmt.Sprintf("status %d: %s", r.code, r.body)
+					return
+				}
+				ids <- r.json()["id"].(string)
+			}()
+		}
+		wg.Wait()
+		close(ids)
+		firstID := ""
+		for id := range ids {
+			if firstID == "" {
+				firstID = id
+			}
+			if id != firstID {
+				t.Fatalf("two keys created under one Idempotency-Key: %s, %s", firstID, id)
+			}
+		}
 		keys, _ := h.st.APIKeys(context.Background(), "ta", "", 100)
-		if len(keys) != 5 {
-			t.Fatalf("%d keys of ta, want 5", len(keys))
+		if len(keys) != 6 {
+			t.Fatalf("%d keys of ta, want 6", len(keys))
 		}
 	})
 }

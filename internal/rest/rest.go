@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math"
 	"net/http"
@@ -102,6 +103,20 @@ type API struct {
 	svc      *service.Service
 	cfg      Config
 	limiters sync.Map // key id → *rate.Limiter
+	// settings serializes, per tenant (striped), the changes of users and funding settings
+	// in this process, so that an If-Match checked against the committed state still holds
+	// when the command is applied. Other processes sharing the database are not covered
+	// (docs/api.md).
+	settings [64]sync.Mutex
+}
+
+// lockTenant locks the tenant's settings stripe and returns the unlock.
+func (a *API) lockTenant(id string) func() {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	m := &a.settings[h.Sum32()%uint32(len(a.settings))]
+	m.Lock()
+	return m.Unlock
 }
 
 type ctxKey struct{}
@@ -214,6 +229,7 @@ func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
 			huma.WriteErr(a, ctx, http.StatusUnauthorized, "unknown or revoked API key")
 			return
 		}
+		errorLog.Load().Error("api: key lookup", "err", err)
 		huma.WriteErr(a, ctx, http.StatusServiceUnavailable, "cannot check the API key now")
 		return
 	}

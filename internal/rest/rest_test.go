@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -296,6 +297,39 @@ func TestETags(t *testing.T) {
 	pol := h.do("GET", "/v1/tenants/ta/users/alice/policies", ta, nil).want(200)
 	h.do("PUT", "/v1/tenants/ta/users/alice/policies", ta, map[string]any{"pstn": "domestic"}, "If-Match", `"nope"`).want(http.StatusPreconditionFailed)
 	h.do("PUT", "/v1/tenants/ta/users/alice/policies", ta, map[string]any{"pstn": "domestic"}, "If-Match", pol.header.Get("ETag")).want(200)
+}
+
+// Concurrent changes sent with the same ETag: exactly one wins, the others are 412.
+func TestIfMatchRace(t *testing.T) {
+	h := newHarness(t, sqliteStore(t), rest.Config{})
+	ba := h.keys["ta"]["billing_admin"]
+	etag := h.do("GET", "/v1/tenants/ta/users/alice/spend-limit", ba, nil).want(200).header.Get("ETag")
+	const n = 8
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := h.do("PUT", "/v1/tenants/ta/users/alice/spend-limit", ba, map[string]any{"limit": fmt.Sprintf("%d.00", i+1)}, "If-Match", etag)
+			codes <- r.code
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	won := 0
+	for c := range codes {
+		switch c {
+		case 200:
+			won++
+		case http.StatusPreconditionFailed:
+		default:
+			t.Fatalf("status %d", c)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d of %d concurrent updates with the same ETag won", won, n)
+	}
 }
 
 func TestRateLimit(t *testing.T) {

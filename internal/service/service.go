@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"sync"
 	"time"
@@ -67,6 +68,7 @@ type Service struct {
 	mu         sync.RWMutex
 	keys       map[[32]byte]cachedKey
 	currencies sync.Map // tenant id → money.Currency
+	remember   [64]sync.Mutex
 }
 
 type cachedKey struct {
@@ -210,6 +212,13 @@ func (s *Service) Submit(ctx context.Context, tenantID, idem string, cmd tenant.
 func (s *Service) Remember(ctx context.Context, scope, idem string, hash []byte,
 	fn func() (status int, body, stored []byte, err error)) (status int, body []byte, replayed bool, err error) {
 	if idem != "" {
+		// Requests racing with one key in this process run one at a time: the second finds
+		// the first's stored response.
+		h := fnv.New32a()
+		h.Write([]byte(scope + "\x00" + idem))
+		m := &s.remember[h.Sum32()%uint32(len(s.remember))]
+		m.Lock()
+		defer m.Unlock()
 		r, err := s.Store.StoredResponse(ctx, scope, idem)
 		switch {
 		case err == nil:
