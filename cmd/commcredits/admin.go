@@ -135,7 +135,7 @@ func (a *admin) needTenant() (string, error) {
 // sub is one subcommand: its positional arguments, its flags, and what it does.
 type sub struct {
 	args   string // usage of the positional arguments
-	nargs  int    // how many positional arguments
+	nargs  int    // how many positional arguments (-1: the subcommand checks)
 	tenant bool   // takes --tenant
 	help   string
 	flags  func(fs *flag.FlagSet) func(ctx context.Context, a *admin, args []string) error
@@ -183,7 +183,7 @@ func dispatch(ctx context.Context, group string, subs map[string]sub, args []str
 	if !ok {
 		return code
 	}
-	if len(pos) != s.nargs {
+	if s.nargs >= 0 && len(pos) != s.nargs {
 		fmt.Fprintf(stderr, "commcredits %s: want %s, got %d argument(s)\n", name, orNone(s.args), len(pos))
 		return exitUsage
 	}

@@ -279,6 +279,9 @@ func TestAdminCommands(t *testing.T) {
 				t.Fatalf("auto-recharge without a method must name payment_method: %s", errs)
 			}
 			e.ok("credits", "payment-method", "set", "pm_card_visa", "--tenant", "acme", "--brand", "visa", "--last4", "4242", "--exp-month", "12", "--exp-year", "2031")
+			out = e.ok("credits", "payment-method", "show", "--tenant", "acme")
+			wantField(t, out, "last4", "4242")
+			e.fails(exitUsage, "credits", "payment-method", "set", "--tenant", "acme")
 			e.ok("credits", "auto-recharge", "set", "--tenant", "acme", "--trigger", "10", "--amount", "50", "--monthly-cap", "500")
 			ar := decode[map[string]any](t, e.ok("credits", "auto-recharge", "show", "--tenant", "acme", "--json"))
 			if ar["enabled"] != true || ar["trigger"] != "10.00" || ar["monthly_cap"] != "500.00" || ar["payment_method"] != "pm_card_visa" {
@@ -316,6 +319,13 @@ func TestAdminCommands(t *testing.T) {
 			if res["charge"] == nil || res["charge"] == "0.00" {
 				t.Fatalf("settle charged nothing: %v", res)
 			}
+			out = e.ok("call", "authorize", "c2", "--tenant", "acme", "--principal", "alice", "--callee", "+14155550199")
+			wantField(t, out, "allowed", "true")
+			out = e.ok("call", "release", "c2", "--tenant", "acme")
+			wantField(t, out, "allowed", "true")
+			if errs := e.fails(exitError, "call", "settle", "c9", "--tenant", "acme", "--seconds", "5"); !strings.Contains(errs, "404") || !strings.Contains(errs, "call_id") {
+				t.Fatalf("settle of an unknown call: %s", errs)
+			}
 			us := decode[items](t, e.ok("report", "usage", "--tenant", "acme", "--json"))
 			if len(us.Items) != 1 || us.Items[0]["call_id"] != "c1" {
 				t.Fatalf("usage report: %+v", us)
@@ -338,6 +348,13 @@ func TestAdminCommands(t *testing.T) {
 			us = decode[items](t, e.ok("report", "usage", "--tenant", "acme", "--json"))
 			if len(us.Items) != 2 {
 				t.Fatalf("usage after the CDR: %d rows", len(us.Items))
+			}
+
+			e.ok("user", "put", "carol", "--tenant", "acme", "--display-name", "Carol", "--usage-location", "FR")
+			wantField(t, e.ok("user", "show", "carol", "--tenant", "acme"), "usage_location", "FR")
+			e.ok("user", "delete", "carol", "--tenant", "acme")
+			if errs := e.fails(exitError, "user", "show", "carol", "--tenant", "acme"); !strings.Contains(errs, "path.user_id") {
+				t.Fatalf("deleted user: %s", errs)
 			}
 
 			// Revoking the key stops it (remote: the server refuses it).

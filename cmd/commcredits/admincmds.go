@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 
 	"github.com/commcredits/commcredits/internal/client"
@@ -110,6 +111,19 @@ func cmdKey(ctx context.Context, args []string, stdout, stderr io.Writer, h hook
 	}, args, stdout, stderr, h)
 }
 
+// get prints GET /v1/tenants/{tenant}/parts….
+func (a *admin) get(ctx context.Context, parts ...string) error {
+	t, err := a.needTenant()
+	if err != nil {
+		return err
+	}
+	res, err := a.c.Get(ctx, client.T(t, parts...), nil, nil)
+	if err != nil {
+		return err
+	}
+	return a.show(res)
+}
+
 func quote(s string) string { b, _ := json.Marshal(s); return string(b) }
 
 func cmdUser(ctx context.Context, args []string, stdout, stderr io.Writer, h hooks) int {
@@ -134,6 +148,24 @@ func cmdUser(ctx context.Context, args []string, stdout, stderr io.Writer, h hoo
 				u.Licences = list(*lic)
 				u.UsageLocation = strings.ToUpper(u.UsageLocation)
 				_, res, err := a.c.PutUser(ctx, t, args[0], u)
+				if err != nil {
+					return err
+				}
+				return a.show(res)
+			}
+		}},
+		"show": {args: "USER_ID", nargs: 1, tenant: true, help: "show a user", flags: func(fs *flag.FlagSet) action {
+			return func(ctx context.Context, a *admin, args []string) error {
+				return a.get(ctx, "users", args[0])
+			}
+		}},
+		"delete": {args: "USER_ID", nargs: 1, tenant: true, help: "delete a user; its number becomes unassigned", flags: func(fs *flag.FlagSet) action {
+			return func(ctx context.Context, a *admin, args []string) error {
+				t, err := a.needTenant()
+				if err != nil {
+					return err
+				}
+				res, err := a.c.Do(ctx, client.Request{Method: http.MethodDelete, Path: client.T(t, "users", args[0])})
 				if err != nil {
 					return err
 				}
@@ -286,7 +318,7 @@ func cmdCredits(ctx context.Context, args []string, stdout, stderr io.Writer, h 
 				return a.show(res)
 			}
 		}},
-		"payment-method": {args: "set METHOD", nargs: 2, tenant: true, help: "put a payment method on file (pm_… card or ea:<agreement>[:<po>])", flags: func(fs *flag.FlagSet) action {
+		"payment-method": {args: "show | set METHOD", nargs: -1, tenant: true, help: "show the payment method on file, or put one there (pm_… card or ea:<agreement>[:<po>])", flags: func(fs *flag.FlagSet) action {
 			var in client.PaymentMethodIn
 			fs.StringVar(&in.Brand, "brand", "", "card brand")
 			fs.StringVar(&in.Last4, "last4", "", "last four digits of the card")
@@ -297,8 +329,11 @@ func cmdCredits(ctx context.Context, args []string, stdout, stderr io.Writer, h 
 				if err != nil {
 					return err
 				}
-				if args[0] != "set" {
-					return usagef("want set METHOD, got %q", args[0])
+				switch {
+				case len(args) == 1 && args[0] == "show":
+					return a.get(ctx, "credits", "payment-method")
+				case len(args) != 2 || args[0] != "set":
+					return usagef("want show or set METHOD, got %q", strings.Join(args, " "))
 				}
 				in.Method = args[1]
 				_, res, err := a.c.SetPaymentMethod(ctx, t, in)
@@ -329,6 +364,21 @@ func cmdCall(ctx context.Context, args []string, stdout, stderr io.Writer, h hoo
 				}
 				in.CallID = args[0]
 				_, res, err := a.c.Authorize(ctx, t, in)
+				if err != nil {
+					return err
+				}
+				return a.show(res)
+			}
+		}},
+		"release": {args: "CALL_ID", nargs: 1, tenant: true, help: "end a call that did not connect, charging nothing", flags: func(fs *flag.FlagSet) action {
+			leg := fs.String("leg", "", "leg of the call")
+			return func(ctx context.Context, a *admin, args []string) error {
+				t, err := a.needTenant()
+				if err != nil {
+					return err
+				}
+				res, err := a.c.Do(ctx, client.Request{Method: http.MethodPost, Path: client.T(t, "calls", args[0], "release"),
+					JSON: map[string]string{"leg": *leg}})
 				if err != nil {
 					return err
 				}
