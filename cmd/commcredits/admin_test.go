@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -332,6 +334,14 @@ func TestAdminCommands(t *testing.T) {
 			}
 			if out := e.ok("report", "usage", "--tenant", "acme"); !strings.Contains(out, "CALL_ID") || !strings.Contains(out, "c1") {
 				t.Fatalf("usage table: %s", out)
+			}
+			// The usage rows carry amounts in minor units (the call result a decimal).
+			usd, _ := money.LookupCurrency("USD")
+			charged, _ := money.ParseAmount(res["charge"].(string), usd)
+			rows, err := csv.NewReader(strings.NewReader(e.ok("report", "usage", "--tenant", "acme", "--csv"))).ReadAll()
+			if err != nil || len(rows) != 2 || !slices.Contains(rows[0], "call_id") || rows[1][slices.Index(rows[0], "call_id")] != "c1" ||
+				rows[1][slices.Index(rows[0], "charge")] != strconv.FormatInt(int64(charged), 10) {
+				t.Fatalf("usage CSV: %v %v (settle charged %v)", rows, err, res["charge"])
 			}
 			if out := e.ok("report", "refusals", "--tenant", "acme"); strings.TrimSpace(out) != "(none)" {
 				t.Fatalf("refusals: %s", out)

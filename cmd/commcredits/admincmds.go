@@ -419,8 +419,12 @@ var reports = []struct{ name, path, help string }{
 func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer, h hooks) int {
 	subs := map[string]sub{}
 	for _, r := range reports {
-		subs[r.name] = sub{tenant: true, help: r.help + " (every row; --json: the API's rows)", flags: func(fs *flag.FlagSet) action {
+		subs[r.name] = sub{tenant: true, help: r.help + " (every row; --json: the API's rows; --csv: a CSV file)", flags: func(fs *flag.FlagSet) action {
+			asCSV := fs.Bool("csv", false, "print CSV (a header of the API's field names, then one line per row)")
 			return func(ctx context.Context, a *admin, _ []string) error {
+				if *asCSV && a.conn.json {
+					return usagef("give --csv or --json, not both")
+				}
 				t, err := a.needTenant()
 				if err != nil {
 					return err
@@ -428,6 +432,9 @@ func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer, h h
 				items, err := a.c.All(ctx, client.T(t, "reports", r.path))
 				if err != nil {
 					return err
+				}
+				if *asCSV {
+					return writeCSV(a.stdout, items)
 				}
 				return a.showList(items)
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -96,16 +97,15 @@ func printObject(w io.Writer, raw []byte) error {
 	return tw.Flush()
 }
 
-// printItems prints JSON objects as a table with a header row. cols picks and orders the
-// columns; without cols, every field any item has, in the order first seen.
-func printItems(w io.Writer, items []json.RawMessage, cols ...string) error {
+// columns are the fields of items in the order first seen, and each item's cells.
+func columns(items []json.RawMessage) ([]string, []map[string]string, error) {
 	rows := make([]map[string]string, len(items))
 	seen := map[string]bool{}
 	var all []string
 	for i, it := range items {
 		fs, err := fields(it)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		rows[i] = map[string]string{}
 		for _, f := range fs {
@@ -115,6 +115,35 @@ func printItems(w io.Writer, items []json.RawMessage, cols ...string) error {
 				all = append(all, f.key)
 			}
 		}
+	}
+	return all, rows, nil
+}
+
+// writeCSV writes items as CSV: a header of every field, then a line per item.
+func writeCSV(w io.Writer, items []json.RawMessage) error {
+	cols, rows, err := columns(items)
+	if err != nil {
+		return err
+	}
+	cw := csv.NewWriter(w)
+	_ = cw.Write(cols)
+	for _, r := range rows {
+		line := make([]string, len(cols))
+		for i, c := range cols {
+			line[i] = r[c]
+		}
+		_ = cw.Write(line)
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// printItems prints JSON objects as a table with a header row. cols picks and orders the
+// columns; without cols, every field any item has, in the order first seen.
+func printItems(w io.Writer, items []json.RawMessage, cols ...string) error {
+	all, rows, err := columns(items)
+	if err != nil {
+		return err
 	}
 	if len(cols) == 0 {
 		cols = all
