@@ -360,6 +360,25 @@ func TestAdminCommands(t *testing.T) {
 				t.Fatalf("usage after the CDR: %d rows", len(us.Items))
 			}
 
+			// Numbers: a user number assigned and given back; toll-free now that credits are set up.
+			e.ok("number", "acquire", "+12025550101", "--tenant", "acme")
+			e.ok("number", "acquire", "+18005550100", "--tenant", "acme", "--kind", "service", "--service", "toll_free")
+			e.ok("number", "assign", "+12025550101", "--tenant", "acme", "--to", "alice")
+			e.ok("number", "assign", "+18005550100", "--tenant", "acme", "--to", "bridge")
+			ns := decode[items](t, e.ok("number", "list", "--tenant", "acme", "--json"))
+			if len(ns.Items) != 2 {
+				t.Fatalf("numbers: %+v", ns)
+			}
+			if errs := e.fails(exitError, "number", "release", "+12025550101", "--tenant", "acme"); !strings.Contains(errs, "409") && !strings.Contains(errs, "422") {
+				t.Fatalf("releasing an assigned number: %s", errs)
+			}
+			e.ok("number", "unassign", "+12025550101", "--tenant", "acme")
+			e.ok("number", "release", "+12025550101", "--tenant", "acme")
+			if out := e.ok("number", "list", "--tenant", "acme"); strings.Contains(out, "12025550101") || !strings.Contains(out, "18005550100") {
+				t.Fatalf("numbers after release: %s", out)
+			}
+			e.fails(exitUsage, "number", "assign", "+18005550100", "--tenant", "acme")
+
 			e.ok("user", "put", "carol", "--tenant", "acme", "--display-name", "Carol", "--usage-location", "FR")
 			wantField(t, e.ok("user", "show", "carol", "--tenant", "acme"), "usage_location", "FR")
 			e.ok("user", "delete", "carol", "--tenant", "acme")

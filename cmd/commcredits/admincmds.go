@@ -346,6 +346,75 @@ func cmdCredits(ctx context.Context, args []string, stdout, stderr io.Writer, h 
 	}, args, stdout, stderr, h)
 }
 
+func cmdNumber(ctx context.Context, args []string, stdout, stderr io.Writer, h hooks) int {
+	// write is a POST or DELETE on a number whose answer is the tenant's balance.
+	write := func(method, help string, body func(fs *flag.FlagSet) func() (any, error), suffix ...string) sub {
+		return sub{args: "E164", nargs: 1, tenant: true, help: help, flags: func(fs *flag.FlagSet) action {
+			mk := func() (any, error) { return nil, nil }
+			if body != nil {
+				mk = body(fs)
+			}
+			return func(ctx context.Context, a *admin, args []string) error {
+				t, err := a.needTenant()
+				if err != nil {
+					return err
+				}
+				b, err := mk()
+				if err != nil {
+					return err
+				}
+				res, err := a.c.Do(ctx, client.Request{Method: method, Path: client.T(t, append([]string{"numbers", args[0]}, suffix...)...), JSON: b})
+				if err != nil {
+					return err
+				}
+				return a.show(res)
+			}
+		}}
+	}
+	return dispatch(ctx, "number", map[string]sub{
+		"list": {tenant: true, help: "list the tenant's phone numbers", flags: func(fs *flag.FlagSet) action {
+			return func(ctx context.Context, a *admin, _ []string) error {
+				t, err := a.needTenant()
+				if err != nil {
+					return err
+				}
+				items, err := a.c.All(ctx, client.T(t, "numbers"))
+				if err != nil {
+					return err
+				}
+				return a.showList(items)
+			}
+		}},
+		"acquire": {args: "E164", nargs: 1, tenant: true, help: "acquire a number (toll-free only once credits are set up)", flags: func(fs *flag.FlagSet) action {
+			kind := fs.String("kind", "user", "user or service")
+			svc := fs.String("service", "", "service numbers: toll or toll_free")
+			return func(ctx context.Context, a *admin, args []string) error {
+				t, err := a.needTenant()
+				if err != nil {
+					return err
+				}
+				res, err := a.c.Do(ctx, client.Request{Method: http.MethodPost, Path: client.T(t, "numbers"),
+					JSON: client.NumberIn{E164: args[0], Kind: *kind, Service: *svc}})
+				if err != nil {
+					return err
+				}
+				return a.show(res)
+			}
+		}},
+		"assign": write(http.MethodPost, "assign a number to a user, a resource account or the bridge", func(fs *flag.FlagSet) func() (any, error) {
+			to := fs.String("to", "", "user or resource account id, or bridge (required)")
+			return func() (any, error) {
+				if *to == "" {
+					return nil, usagef("--to is required")
+				}
+				return map[string]string{"to": *to}, nil
+			}
+		}, "assign"),
+		"unassign": write(http.MethodPost, "unassign a number", nil, "unassign"),
+		"release":  write(http.MethodDelete, "give a free number back", nil),
+	}, args, stdout, stderr, h)
+}
+
 func cmdCall(ctx context.Context, args []string, stdout, stderr io.Writer, h hooks) int {
 	return dispatch(ctx, "call", map[string]sub{
 		"authorize": {args: "CALL_ID", nargs: 1, tenant: true, help: "admit or refuse a call (a refusal prints allowed false and exits 0)", flags: func(fs *flag.FlagSet) action {

@@ -95,6 +95,8 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, h hoo
 		return cmdLicence(ctx, rest, stdout, stderr, h)
 	case "credits":
 		return cmdCredits(ctx, rest, stdout, stderr, h)
+	case "number":
+		return cmdNumber(ctx, rest, stdout, stderr, h)
 	case "call":
 		return cmdCall(ctx, rest, stdout, stderr, h)
 	case "report":
@@ -127,6 +129,7 @@ tables by default, --json for the API's JSON:
   key       key create|list|revoke (the secret is shown once)
   user      user put|list
   licence   licence assign|import FILE.csv (all rows or none)
+  number    number list|acquire|assign|unassign|release
   credits   credits balance|lots|entries|add|auto-recharge show|set|off|payment-method set
   call      call authorize|settle
   report    report usage|pools|spend|blocked|refusals

@@ -65,6 +65,13 @@ type LicencesIn struct {
 	Remove  []string `json:"remove,omitempty"`
 }
 
+// NumberIn is the body of POST …/numbers.
+type NumberIn struct {
+	E164    string `json:"e164"`
+	Kind    string `json:"kind"`
+	Service string `json:"service,omitempty"`
+}
+
 // AuthorizeIn is the body of POST …/calls/authorize.
 type AuthorizeIn struct {
 	CallID         string    `json:"call_id"`
