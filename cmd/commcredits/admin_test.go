@@ -569,3 +569,37 @@ func TestAdminRetry(t *testing.T) {
 		t.Fatalf("balance %v %v, want 7000 (applied once)", acc, err)
 	}
 }
+
+// TestAdminAgainstServe: the CLI against `commcredits serve` itself, bootstrapped with an
+// operator key from the environment; a rate card imported through the API is priced at once.
+func TestAdminAgainstServe(t *testing.T) {
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "serve.db")
+	op := service.KeyPrefix + strings.Repeat("a", 32)
+	s := startServe(t, noEnv, "--db", dsn, "--operator-key", op)
+	env := map[string]string{envURL: s.base, envKey: op, envTenant: "acme"}
+	run := func(args ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if code := runWith(context.Background(), args, &out, &errb, hooks{getenv: func(k string) string { return env[k] }}); code != exitOK {
+			t.Fatalf("%v: exit %d\n%s%s", args, code, out.String(), errb.String())
+		}
+		return out.String()
+	}
+	card := filepath.Join(t.TempDir(), "card.csv")
+	if err := os.WriteFile(card, []byte(cardCSV), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run("tenant", "create", "acme", "--name", "Acme", "--currency", "USD")
+	run("ratecard", "import", "--service", "outbound", "--currency", "USD", card)
+	run("user", "put", "alice", "--display-name", "Alice", "--usage-location", "GB", "--licences", "MCOEV,MCOPSTN_PAYG,MCOPSTNPP")
+	run("credits", "add", "50.00", "--method", "ea:T-1")
+	wantField(t, run("call", "authorize", "c1", "--principal", "alice", "--callee", "+14155550199"), "allowed", "true")
+	res := decode[map[string]any](t, run("call", "settle", "c1", "--seconds", "30", "--json"))
+	if res["charge"] == nil || res["balance"] == "50.00" {
+		t.Fatalf("settle: %v", res)
+	}
+	bal := decode[map[string]any](t, run("credits", "balance", "--json"))
+	if bal["balance"] != res["balance"] || bal["charged"] != res["charge"] {
+		t.Fatalf("balance %v after settle %v", bal, res)
+	}
+}
