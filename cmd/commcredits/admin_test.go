@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -17,9 +18,11 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/commcredits/commcredits/internal/client"
 	"github.com/commcredits/commcredits/internal/db"
 	"github.com/commcredits/commcredits/internal/money"
 	"github.com/commcredits/commcredits/internal/pgtest"
+	"github.com/commcredits/commcredits/internal/rest"
 	"github.com/commcredits/commcredits/internal/service"
 	"github.com/commcredits/commcredits/internal/store"
 )
@@ -602,4 +605,96 @@ func TestAdminAgainstServe(t *testing.T) {
 	if bal["balance"] != res["balance"] || bal["charged"] != res["charge"] {
 		t.Fatalf("balance %v after settle %v", bal, res)
 	}
+}
+
+// TestClientBodiesMatchOpenAPI: the request bodies internal/client declares itself (the
+// rest package declares them inline) have exactly the fields the API's OpenAPI document
+// gives, and every required one, so the two cannot drift apart unnoticed.
+func TestClientBodiesMatchOpenAPI(t *testing.T) {
+	mux, _, closeAll, err := localAPI(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "o.db"), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAll()
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/openapi.json", nil))
+	var doc struct {
+		Paths map[string]map[string]struct {
+			RequestBody struct {
+				Content map[string]struct {
+					Schema struct {
+						Ref string `json:"$ref"`
+					} `json:"schema"`
+				} `json:"content"`
+			} `json:"requestBody"`
+		} `json:"paths"`
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]any `json:"properties"`
+				Required   []string       `json:"required"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path, method string
+		body         any
+	}{
+		{"/v1/tenants", "post", client.CreateTenantIn{}},
+		{"/v1/tenants/{tenant}/keys", "post", client.CreateKeyIn{}},
+		{"/v1/tenants/{tenant}/credits/funds", "post", client.FundsIn{}},
+		{"/v1/tenants/{tenant}/credits/auto-recharge", "put", client.AutoRechargeIn{}},
+		{"/v1/tenants/{tenant}/credits/payment-method", "put", client.PaymentMethodIn{}},
+		{"/v1/tenants/{tenant}/licences/assign", "post", client.LicencesIn{}},
+		{"/v1/tenants/{tenant}/numbers", "post", client.NumberIn{}},
+		{"/v1/tenants/{tenant}/calls/authorize", "post", client.AuthorizeIn{}},
+		{"/v1/tenants/{tenant}/calls/{call_id}/settle", "post", client.SettleIn{}},
+		{"/v1/tenants/{tenant}/users/{user_id}", "put", rest.UserIn{}},
+	} {
+		ref := doc.Paths[tc.path][tc.method].RequestBody.Content["application/json"].Schema.Ref
+		schema, ok := doc.Components.Schemas[strings.TrimPrefix(ref, "#/components/schemas/")]
+		if !ok {
+			t.Errorf("%s %s: no request schema (%q)", tc.method, tc.path, ref)
+			continue
+		}
+		got := jsonFields(reflect.TypeOf(tc.body))
+		for _, f := range got {
+			if _, ok := schema.Properties[f]; !ok {
+				t.Errorf("%s %s: the client sends %q, which the API does not take", tc.method, tc.path, f)
+			}
+		}
+		for _, r := range schema.Required {
+			if !slices.Contains(got, r) {
+				t.Errorf("%s %s: the API requires %q, which the client cannot send", tc.method, tc.path, r)
+			}
+		}
+		for p := range schema.Properties {
+			if !slices.Contains(got, p) && p != "$schema" {
+				t.Errorf("%s %s: the API takes %q, which the client cannot send", tc.method, tc.path, p)
+			}
+		}
+	}
+}
+
+// jsonFields lists the JSON names of a struct's fields, embedded structs flattened.
+func jsonFields(t reflect.Type) []string {
+	var out []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Anonymous && name == "" {
+			out = append(out, jsonFields(f.Type)...)
+			continue
+		}
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out = append(out, name)
+	}
+	return out
 }
