@@ -120,19 +120,21 @@ Commands:
   serve     open the database, apply migrations, serve HTTP until SIGINT/SIGTERM
   migrate   apply pending database migrations and exit
   simulate  run a scenario file against a fresh engine and print the final state (docs/scenarios.md)
-  ratecard  ratecard import|list: store a rate card CSV as the next version, list versions (docs/ratecard.md)
-  cdr       cdr import FILE: book a CSV of call detail records, with progress and resume (docs/cdr.md)
+  ratecard  ratecard import|list: store a rate card CSV as the next version, list versions (docs/ratecard.md);
+            --db, or --url and --key
+  cdr       cdr import FILE: book a CSV of call detail records, with progress and resume (docs/cdr.md);
+            or post it to a server with --url, --key and --tenant
 
 Admin commands (docs/cli.md): against a server with --url and --key, or the database with --db;
 tables by default, --json for the API's JSON:
   tenant    tenant create|list|show
   key       key create|list|revoke (the secret is shown once)
-  user      user put|list
+  user      user put|show|list|delete
   licence   licence assign|import FILE.csv (all rows or none)
   number    number list|acquire|assign|unassign|release
-  credits   credits balance|lots|entries|add|auto-recharge show|set|off|payment-method set
-  call      call authorize|settle
-  report    report usage|pools|spend|blocked|refusals
+  credits   credits balance|lots|entries|add|auto-recharge show|set|off|payment-method show|set
+  call      call authorize|settle|release
+  report    report usage|pools|spend|blocked|refusals [--csv]
 
   version   print the version
   help      show this help
