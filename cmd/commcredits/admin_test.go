@@ -382,6 +382,23 @@ func TestAdminCommands(t *testing.T) {
 			}
 			e.fails(exitUsage, "number", "assign", "+18005550100", "--tenant", "acme")
 
+			// Policies, spend limit, purchased licences.
+			e.ok("user", "policies", "bob", "--tenant", "acme", "--pstn", "domestic")
+			out = e.ok("user", "policies", "bob", "--tenant", "acme")
+			wantField(t, out, "pstn", "domestic")
+			e.ok("user", "spend-limit", "bob", "25.50", "--tenant", "acme")
+			wantField(t, e.ok("user", "spend-limit", "bob", "--tenant", "acme"), "limit", "25.50")
+			if d, err := e.store().Directory(context.Background(), "acme"); err != nil {
+				t.Fatal(err)
+			} else if u, _ := d.User("bob"); u.SpendLimit != 2550 || u.PSTNPolicy != "domestic" {
+				t.Fatalf("bob stored with limit %d, policy %q", u.SpendLimit, u.PSTNPolicy)
+			}
+			if errs := e.fails(exitError, "user", "spend-limit", "bob", "1.001", "--tenant", "acme"); !strings.Contains(errs, "limit") {
+				t.Fatalf("bad limit: %s", errs)
+			}
+			e.ok("licence", "purchased", "MCOEV", "25", "--tenant", "acme")
+			e.fails(exitUsage, "licence", "purchased", "MCOEV", "many", "--tenant", "acme")
+
 			e.ok("user", "put", "carol", "--tenant", "acme", "--display-name", "Carol", "--usage-location", "FR")
 			wantField(t, e.ok("user", "show", "carol", "--tenant", "acme"), "usage_location", "FR")
 			e.ok("user", "delete", "carol", "--tenant", "acme")

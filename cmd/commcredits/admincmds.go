@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/commcredits/commcredits/internal/client"
@@ -124,6 +125,25 @@ func (a *admin) get(ctx context.Context, parts ...string) error {
 	return a.show(res)
 }
 
+// readThenPut reads a setting for its ETag and replaces it under If-Match, so a change
+// made by someone else in between is refused (412) rather than overwritten.
+func (a *admin) readThenPut(ctx context.Context, body any, parts ...string) error {
+	t, err := a.needTenant()
+	if err != nil {
+		return err
+	}
+	p := client.T(t, parts...)
+	cur, err := a.c.Get(ctx, p, nil, nil)
+	if err != nil {
+		return err
+	}
+	res, err := a.c.Do(ctx, client.Request{Method: http.MethodPut, Path: p, JSON: body, IfMatch: cur.Header.Get("ETag")})
+	if err != nil {
+		return err
+	}
+	return a.show(res)
+}
+
 func quote(s string) string { b, _ := json.Marshal(s); return string(b) }
 
 func cmdUser(ctx context.Context, args []string, stdout, stderr io.Writer, h hooks) int {
@@ -172,6 +192,34 @@ func cmdUser(ctx context.Context, args []string, stdout, stderr io.Writer, h hoo
 				return a.show(res)
 			}
 		}},
+		"spend-limit": {args: "USER_ID [LIMIT]", nargs: -1, tenant: true, help: "show a user's monthly credit spend limit, or set it (a decimal; 0: none)", flags: func(fs *flag.FlagSet) action {
+			return func(ctx context.Context, a *admin, args []string) error {
+				switch len(args) {
+				case 1:
+					return a.get(ctx, "users", args[0], "spend-limit")
+				case 2:
+					return a.readThenPut(ctx, map[string]string{"limit": args[1]}, "users", args[0], "spend-limit")
+				}
+				return usagef("want USER_ID [LIMIT], got %d argument(s)", len(args))
+			}
+		}},
+		"policies": {args: "USER_ID", nargs: 1, tenant: true, help: "show a user's dial-out and PSTN policies, or change them with --conf-dial-out and --pstn", flags: func(fs *flag.FlagSet) action {
+			conf := fs.String("conf-dial-out", "", "any, same_country, zone_a or none")
+			pstn := fs.String("pstn", "", "international, domestic or none")
+			return func(ctx context.Context, a *admin, args []string) error {
+				if *conf == "" && *pstn == "" {
+					return a.get(ctx, "users", args[0], "policies")
+				}
+				body := map[string]string{}
+				if *conf != "" {
+					body["conf_dial_out"] = *conf
+				}
+				if *pstn != "" {
+					body["pstn"] = *pstn
+				}
+				return a.readThenPut(ctx, body, "users", args[0], "policies")
+			}
+		}},
 		"list": {tenant: true, help: "list users and resource accounts", flags: func(fs *flag.FlagSet) action {
 			return func(ctx context.Context, a *admin, _ []string) error {
 				t, err := a.needTenant()
@@ -203,6 +251,23 @@ func cmdLicence(ctx context.Context, args []string, stdout, stderr io.Writer, h 
 					return usagef("--users and at least one of --add, --remove are required")
 				}
 				_, res, err := a.c.AssignLicences(ctx, t, client.LicencesIn{UserIDs: list(*users), Add: list(*add), Remove: list(*remove)})
+				if err != nil {
+					return err
+				}
+				return a.show(res)
+			}
+		}},
+		"purchased": {args: "CODE COUNT", nargs: 2, tenant: true, help: "record how many licences of a code the tenant bought", flags: func(fs *flag.FlagSet) action {
+			return func(ctx context.Context, a *admin, args []string) error {
+				t, err := a.needTenant()
+				if err != nil {
+					return err
+				}
+				n, err := strconv.Atoi(args[1])
+				if err != nil {
+					return usagef("COUNT %q: want a whole number", args[1])
+				}
+				res, err := a.c.Do(ctx, client.Request{Method: http.MethodPut, Path: client.T(t, "purchased-licences", args[0]), JSON: map[string]int{"count": n}})
 				if err != nil {
 					return err
 				}

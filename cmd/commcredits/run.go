@@ -129,8 +129,8 @@ Admin commands (docs/cli.md): against a server with --url and --key, or the data
 tables by default, --json for the API's JSON:
   tenant    tenant create|list|show
   key       key create|list|revoke (the secret is shown once)
-  user      user put|show|list|delete
-  licence   licence assign|import FILE.csv (all rows or none)
+  user      user put|show|list|delete|policies|spend-limit
+  licence   licence assign|import FILE.csv (all rows or none)|purchased
   number    number list|acquire|assign|unassign|release
   credits   credits balance|lots|entries|add|auto-recharge show|set|off|payment-method show|set
   call      call authorize|settle|release
