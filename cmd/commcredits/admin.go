@@ -8,9 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/commcredits/commcredits/internal/client"
@@ -78,15 +80,46 @@ func (c *conn) open(ctx context.Context, fs *flag.FlagSet, stderr io.Writer) (*c
 }
 
 // openLocal runs the API over the database in this process, under an operator key that
-// exists only in this process.
+// exists only in this process. The database is opened at the first request, so a command
+// refused for its input before it asks anything leaves no database behind.
 func openLocal(ctx context.Context, dsn, idem string, stderr io.Writer) (*client.Client, func(), error) {
-	mux, svc, closeAll, err := localAPI(ctx, dsn, stderr)
-	if err != nil {
-		return nil, nil, err
-	}
 	secret, _ := service.NewSecret()
-	svc.TrustSecret(secret, service.Principal{KeyID: "cli-local", Role: service.RoleOperator})
-	return &client.Client{BaseURL: "http://local", Key: secret, IdempotencyKey: idem, HTTP: client.Handler(mux), Retries: -1}, closeAll, nil
+	l := &lazyLocal{open: func() (http.RoundTripper, func(), error) {
+		mux, svc, closeAll, err := localAPI(ctx, dsn, stderr)
+		if err != nil {
+			return nil, nil, err
+		}
+		svc.TrustSecret(secret, service.Principal{KeyID: "cli-local", Role: service.RoleOperator})
+		return client.Handler(mux).Transport, closeAll, nil
+	}}
+	c := &client.Client{BaseURL: "http://" + localHost, Key: secret, IdempotencyKey: idem, HTTP: &http.Client{Transport: l}, Retries: -1}
+	return c, l.close, nil
+}
+
+// localHost names the in-process API in URLs (and in errors, which report unwraps).
+const localHost = "local.invalid"
+
+type lazyLocal struct {
+	once    sync.Once
+	open    func() (http.RoundTripper, func(), error)
+	rt      http.RoundTripper
+	closeFn func()
+	err     error
+}
+
+func (l *lazyLocal) RoundTrip(r *http.Request) (*http.Response, error) {
+	l.once.Do(func() { l.rt, l.closeFn, l.err = l.open() })
+	if l.err != nil {
+		return nil, l.err
+	}
+	return l.rt.RoundTrip(r)
+}
+
+func (l *lazyLocal) close() {
+	l.once.Do(func() {}) // nothing opened: nothing to open now
+	if l.closeFn != nil {
+		l.closeFn()
+	}
 }
 
 // localAPI opens the database and mounts the API on it as serve does: store, stored rate
@@ -137,6 +170,7 @@ type sub struct {
 	args   string // usage of the positional arguments
 	nargs  int    // how many positional arguments (-1: the subcommand checks)
 	tenant bool   // takes --tenant
+	anyTen bool   // --tenant may be left out (keys: then the operator's)
 	help   string
 	flags  func(fs *flag.FlagSet) func(ctx context.Context, a *admin, args []string) error
 }
@@ -187,6 +221,10 @@ func dispatch(ctx context.Context, group string, subs map[string]sub, args []str
 		fmt.Fprintf(stderr, "commcredits %s: want %s, got %d argument(s)\n", name, orNone(s.args), len(pos))
 		return exitUsage
 	}
+	if s.tenant && !s.anyTen && cn.tenant == "" {
+		// Checked before the backend opens: a usage error touches no database.
+		return report(stderr, name, usagef("--tenant is required (or %s)", envTenant))
+	}
 	ctx, cancel := context.WithTimeout(ctx, cn.timeout)
 	defer cancel()
 	c, closeFn, err := cn.open(ctx, fs, stderr)
@@ -218,6 +256,10 @@ func report(stderr io.Writer, name string, err error) int {
 	if errors.As(err, &p) {
 		fmt.Fprintf(stderr, "commcredits %s: %s\n", name, problemText(p))
 		return exitError
+	}
+	var ue2 *url.Error
+	if errors.As(err, &ue2) && strings.Contains(ue2.URL, "//"+localHost+"/") {
+		err = ue2.Err // the request was in-process: its URL says nothing
 	}
 	fmt.Fprintf(stderr, "commcredits %s: %v\n", name, err)
 	return exitError

@@ -512,6 +512,9 @@ func TestAdminUsage(t *testing.T) {
 		if code != exitUsage || !strings.Contains(errb.String(), tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want exit 2 with %q", tc.args, code, errb.String(), tc.want)
 		}
+		if _, err := os.Stat(strings.TrimPrefix(db, "sqlite:")); err == nil {
+			t.Fatalf("%v: a usage error created the database", tc.args)
+		}
 	}
 }
 

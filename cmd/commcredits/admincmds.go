@@ -56,7 +56,7 @@ func cmdTenant(ctx context.Context, args []string, stdout, stderr io.Writer, h h
 
 func cmdKey(ctx context.Context, args []string, stdout, stderr io.Writer, h hooks) int {
 	return dispatch(ctx, "key", map[string]sub{
-		"create": {tenant: true, help: "create an API key; the secret is printed once (--role operator without --tenant: an operator key)", flags: func(fs *flag.FlagSet) action {
+		"create": {tenant: true, anyTen: true, help: "create an API key; the secret is printed once (--role operator without --tenant: an operator key)", flags: func(fs *flag.FlagSet) action {
 			role := fs.String("role", "", "tenant_admin, billing_admin, reports_reader, switch, or operator (required)")
 			name := fs.String("name", "", "a name to recognise the key by")
 			return func(ctx context.Context, a *admin, _ []string) error {
@@ -83,7 +83,7 @@ func cmdKey(ctx context.Context, args []string, stdout, stderr io.Writer, h hook
 				return nil
 			}
 		}},
-		"list": {tenant: true, help: "list a tenant's keys (without --tenant: the operator keys)", flags: func(fs *flag.FlagSet) action {
+		"list": {tenant: true, anyTen: true, help: "list a tenant's keys (without --tenant: the operator keys)", flags: func(fs *flag.FlagSet) action {
 			return func(ctx context.Context, a *admin, _ []string) error {
 				p := "/v1/operator/keys"
 				if a.conn.tenant != "" {
@@ -96,7 +96,7 @@ func cmdKey(ctx context.Context, args []string, stdout, stderr io.Writer, h hook
 				return a.showList(items, "id", "role", "name", "created_at", "revoked_at")
 			}
 		}},
-		"revoke": {args: "KEY_ID", nargs: 1, tenant: true, help: "revoke a key at once (without --tenant: an operator key)", flags: func(fs *flag.FlagSet) action {
+		"revoke": {args: "KEY_ID", nargs: 1, tenant: true, anyTen: true, help: "revoke a key at once (without --tenant: an operator key)", flags: func(fs *flag.FlagSet) action {
 			return func(ctx context.Context, a *admin, args []string) error {
 				if err := a.c.RevokeKey(ctx, a.conn.tenant, args[0]); err != nil {
 					return err
