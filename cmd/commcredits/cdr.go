@@ -33,7 +33,7 @@ func (r *rateCardFlags) Set(s string) error { *r = append(*r, s); return nil }
 // duplicate or a free call; 1 when any line was rejected or the import stopped; 2 on usage.
 func cmdCDR(ctx context.Context, args []string, stdout, stderr io.Writer, h hooks) int {
 	if len(args) == 0 || args[0] != "import" {
-		fmt.Fprintln(stderr, "usage: commcredits cdr import FILE [--db DSN] [--checkpoint FILE] [--resume] [--in-flight N] [--json] [--ratecard service:currency:path]...")
+		fmt.Fprintln(stderr, "usage: commcredits cdr import FILE [--db DSN] [--checkpoint FILE] [--resume] [--in-flight N] [--json] [--ratecard service:currency:path]...\n       commcredits cdr import FILE --url URL --key KEY --tenant T [--json]")
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 			return exitOK
 		}
@@ -47,6 +47,10 @@ func cmdCDR(ctx context.Context, args []string, stdout, stderr io.Writer, h hook
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	var cards rateCardFlags
 	fs.Var(&cards, "ratecard", "rate card `service:currency:path.csv` (service outbound, dial_out or toll_free); repeatable")
+	url := fs.String("url", envOr(h, envURL, ""), "server URL (env "+envURL+"): post the file to the tenant's CDR import instead of --db")
+	key := fs.String("key", envOr(h, envKey, ""), "API key for --url (env "+envKey+")")
+	tenantID := fs.String("tenant", envOr(h, envTenant, ""), "with --url: the tenant the file is booked for; records of others are refused (env "+envTenant+")")
+	idem := fs.String("idempotency-key", "", "with --url: Idempotency-Key of the upload")
 	// Flags may come before or after FILE.
 	var files []string
 	rest := args[1:]
@@ -99,6 +103,46 @@ func cmdCDR(ctx context.Context, args []string, stdout, stderr io.Writer, h hook
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "commcredits cdr import: "+format+"\n", a...)
 		return exitError
+	}
+	remote, err := useURL(fs, *url)
+	if err != nil {
+		return exitWith(stderr, "cdr import", err)
+	}
+	if remote {
+		explicit := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+		for _, f := range []string{"checkpoint", "resume", "in-flight", "ratecard"} {
+			if explicit[f] {
+				fmt.Fprintf(stderr, "commcredits cdr import: --%s works with --db only (the server prices with its stored cards and imports the file in one request)\n", f)
+				return exitUsage
+			}
+		}
+		if *tenantID == "" {
+			fmt.Fprintf(stderr, "commcredits cdr import: --url needs --tenant (or %s)\n", envTenant)
+			return exitUsage
+		}
+		cn := conn{url: *url, key: *key, idem: *idem, timeout: 30 * time.Minute}
+		c, _, err := cn.open(ctx, fs, stderr)
+		if err != nil {
+			return exitWith(stderr, "cdr import", err)
+		}
+		data, err := readFile(files[0])
+		if err != nil {
+			return fail("%v", err)
+		}
+		rep, res, err := c.ImportCDRs(ctx, *tenantID, data)
+		if err != nil {
+			return exitWith(stderr, "cdr import", err)
+		}
+		if *asJSON {
+			printJSON(stdout, res.Body)
+		} else {
+			printReport(stdout, &rep)
+		}
+		if !rep.OK() {
+			return fail("%d line(s) rejected", rep.Rejected)
+		}
+		return exitOK
 	}
 	f, err := os.Open(files[0])
 	if err != nil {

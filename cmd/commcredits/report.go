@@ -30,6 +30,9 @@ const reportUsage = `usage: commcredits report usage|pools|blocked|statement|run
 
 // cmdReport is `commcredits report KIND`: the reports of docs/reports.md.
 func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer, h hooks) int {
+	if remoteReport(args, h) {
+		return cmdAPIReport(ctx, args, stdout, stderr, h)
+	}
 	kinds := map[string]bool{"usage": true, "pools": true, "blocked": true, "statement": true, "runway": true}
 	if len(args) == 0 || !kinds[args[0]] {
 		fmt.Fprintln(stderr, reportUsage)
@@ -254,4 +257,24 @@ func runReport(ctx context.Context, e *report.Engine, st *store.SQL, kind, forma
 		fmt.Fprintf(w, "\n%s\n", footer)
 	}
 	return nil
+}
+
+// remoteReport: the API's report rows serve `report spend|refusals`, and any report asked
+// of a server (--url, or COMMCREDITS_URL without --db); the report engine serves the rest.
+func remoteReport(args []string, h hooks) bool {
+	if len(args) > 0 && (args[0] == "spend" || args[0] == "refusals") {
+		return true
+	}
+	url, dbFlag := h.getenv(envURL) != "", false
+	for _, a := range args {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		switch {
+		case !strings.HasPrefix(a, "-"):
+		case name == "url":
+			url = true
+		case name == "db":
+			dbFlag = true
+		}
+	}
+	return url && !dbFlag
 }

@@ -88,6 +88,20 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, h hoo
 		return cmdReport(ctx, rest, stdout, stderr, h)
 	case "simulate":
 		return cmdSimulate(ctx, rest, stdout, stderr)
+	case "tenant":
+		return cmdTenant(ctx, rest, stdout, stderr, h)
+	case "key":
+		return cmdKey(ctx, rest, stdout, stderr, h)
+	case "user":
+		return cmdUser(ctx, rest, stdout, stderr, h)
+	case "licence":
+		return cmdLicence(ctx, rest, stdout, stderr, h)
+	case "credits":
+		return cmdCredits(ctx, rest, stdout, stderr, h)
+	case "number":
+		return cmdNumber(ctx, rest, stdout, stderr, h)
+	case "call":
+		return cmdCall(ctx, rest, stdout, stderr, h)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "commcredits %s\n", versionString())
 		return exitOK
@@ -107,9 +121,23 @@ Commands:
   serve     open the database, apply migrations, serve HTTP until SIGINT/SIGTERM
   migrate   apply pending database migrations and exit
   simulate  run a scenario file against a fresh engine and print the final state (docs/scenarios.md)
-  ratecard  ratecard import|list: store a rate card CSV as the next version, list versions (docs/ratecard.md)
-  cdr       cdr import FILE: book a CSV of call detail records, with progress and resume (docs/cdr.md)
-  report    report usage|pools|blocked|statement|runway: usage export, pools, blocked users, credits statement, funding help (docs/reports.md)
+  ratecard  ratecard import|list: store a rate card CSV as the next version, list versions (docs/ratecard.md);
+            --db, or --url and --key
+  cdr       cdr import FILE: book a CSV of call detail records, with progress and resume (docs/cdr.md);
+            or post it to a server with --url, --key and --tenant
+  report    report usage|pools|blocked|statement|runway: usage export, pools, blocked users, credits statement,
+            funding help (docs/reports.md); with --url, or for spend|refusals: the API's report rows
+
+Admin commands (docs/cli.md): against a server with --url and --key, or the database with --db;
+tables by default, --json for the API's JSON:
+  tenant    tenant create|list|show
+  key       key create|list|revoke (the secret is shown once)
+  user      user put|show|list|delete|policies|spend-limit
+  licence   licence assign|import FILE.csv (all rows or none)|purchased
+  number    number list|acquire|assign|unassign|release
+  credits   credits balance|lots|entries|add|auto-recharge show|set|off|payment-method show|set
+  call      call authorize|settle|release
+
   version   print the version
   help      show this help
 
@@ -117,6 +145,9 @@ Run "commcredits <command> -h" for a command's flags.
 
 Environment (a flag on the command line wins):
   %-22s listen address for serve (default %s)
+  %-22s server URL of the admin commands (instead of --db)
+  %-22s API key of the admin commands with a URL
+  %-22s tenant of the admin commands
   %-22s database DSN: sqlite:PATH, sqlite::memory:, postgres://... (default %s)
   %-22s debug, info, warn or error (default info)
   %-22s 1: serve seeds the demo tenant (serve --demo)
@@ -125,7 +156,7 @@ Environment (a flag on the command line wins):
   %-22s burst of the per-key limit (default 4000)
   %-22s largest JSON body in bytes (default 1 MiB)
   %-22s largest CSV upload in bytes (default 32 MiB)
-`, envAddr, defaultAddr, envDB, db.DefaultDSN, envLogLevel, envDemo, envOpKey, envRate, envBurst, envMaxBody, envMaxUp)
+`, envAddr, defaultAddr, envURL, envKey, envTenant, envDB, db.DefaultDSN, envLogLevel, envDemo, envOpKey, envRate, envBurst, envMaxBody, envMaxUp)
 }
 
 func versionString() string {

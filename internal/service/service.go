@@ -294,3 +294,16 @@ func (s *Service) Currency(ctx context.Context, tenantID string) (money.Currency
 	s.currencies.Store(tenantID, t.Currency)
 	return t.Currency, nil
 }
+
+// TrustSecret makes secret authenticate as p in this process only, without storing it:
+// the CLI's --db mode runs the API in-process under such a key, so that nothing it does
+// leaves a key behind in the database.
+func (s *Service) TrustSecret(secret string, p Principal) {
+	h := sha256.Sum256([]byte(secret))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.keys == nil {
+		s.keys = map[[32]byte]cachedKey{}
+	}
+	s.keys[h] = cachedKey{p: p, until: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}
+}
