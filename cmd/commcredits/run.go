@@ -20,6 +20,7 @@ import (
 	"github.com/commcredits/commcredits/internal/scenario"
 	"github.com/commcredits/commcredits/internal/store"
 	"github.com/commcredits/commcredits/internal/tenant"
+	"github.com/commcredits/commcredits/internal/web"
 	"github.com/commcredits/commcredits/internal/writer"
 )
 
@@ -38,6 +39,7 @@ const (
 	envAddr     = "COMMCREDITS_ADDR"
 	envDB       = "COMMCREDITS_DB"
 	envLogLevel = "COMMCREDITS_LOG_LEVEL"
+	envBaseURL  = "COMMCREDITS_BASE_URL"
 )
 
 const defaultAddr = "127.0.0.1:8080"
@@ -45,6 +47,7 @@ const defaultAddr = "127.0.0.1:8080"
 // hooks lets tests observe and steer run without globals.
 type hooks struct {
 	getenv    func(string) string // default os.Getenv
+	stdin     io.Reader           // default os.Stdin
 	listening func(net.Addr)      // called once serve is accepting
 }
 
@@ -56,6 +59,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, h hooks) int {
 	if h.getenv == nil {
 		h.getenv = os.Getenv
+	}
+	if h.stdin == nil {
+		h.stdin = os.Stdin
 	}
 	if len(args) == 0 {
 		usage(stderr)
@@ -73,6 +79,8 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, h hoo
 		return cmdCDR(ctx, rest, stdout, stderr, h)
 	case "simulate":
 		return cmdSimulate(ctx, rest, stdout, stderr)
+	case "user":
+		return cmdUser(ctx, rest, stdout, stderr, h)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "commcredits %s\n", versionString())
 		return exitOK
@@ -94,6 +102,7 @@ Commands:
   simulate  run a scenario file against a fresh engine and print the final state (docs/scenarios.md)
   ratecard  ratecard import|list: store a rate card CSV as the next version, list versions (docs/ratecard.md)
   cdr       cdr import FILE: book a CSV of call detail records, with progress and resume (docs/cdr.md)
+  user      user create|link|list: web sign-in accounts (docs/web.md)
   version   print the version
   help      show this help
 
@@ -172,6 +181,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, h ho
 	dsn := fs.String("db", envOr(h, envDB, db.DefaultDSN), "database DSN (env "+envDB+")")
 	logLevel := fs.String("log-level", envOr(h, envLogLevel, "info"), "log level (env "+envLogLevel+")")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 15*time.Second, "how long to drain requests and in-flight work on SIGINT/SIGTERM")
+	baseURL := fs.String("base-url", envOr(h, envBaseURL, ""), "public address of the web UI, for sign-in links (env "+envBaseURL+"; default the request's host)")
+	insecureCookies := fs.Bool("insecure-cookies", false, "send session cookies over plain HTTP (only behind a TLS proxy that rewrites nothing, or on a trusted network)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -216,9 +227,18 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, h ho
 		return exitError
 	}
 	log.Info("rate cards loaded", "versions", n)
-	w := writer.New(st, writer.SystemClock{}, writer.Config{Env: &tenant.Env{Cards: cards}})
+	env := &tenant.Env{Cards: cards}
+	w := writer.New(st, writer.SystemClock{}, writer.Config{Env: env})
 	srv.Registry().MustRegister(w.Collectors()...)
 	srv.OnShutdown("writer", func(context.Context) error { return w.Close() })
+	ui, err := web.New(web.Deps{DB: d, Store: st, Writer: w, Env: env, Logger: log, BaseURL: *baseURL, InsecureCookies: *insecureCookies})
+	if err != nil {
+		log.Error("cannot start: web", "err", err)
+		d.Close()
+		return exitError
+	}
+	ui.Mount(srv)
+	go sweepSessions(ctx, ui.Accounts(), time.Hour, log)
 	// Calls, reservations and lots that fall due are applied within seconds even for
 	// tenants that send nothing.
 	go w.Sweep(ctx, st, 5*time.Second, log)

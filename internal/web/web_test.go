@@ -1,0 +1,422 @@
+package web_test
+
+import (
+	"bytes"
+	"errors"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/commcredits/commcredits/internal/directory"
+	"github.com/commcredits/commcredits/internal/store"
+	"github.com/commcredits/commcredits/internal/store/storetest"
+	"github.com/commcredits/commcredits/internal/tenant"
+	"github.com/commcredits/commcredits/internal/web"
+)
+
+func TestAccounts(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dsn string, s *store.SQL) {
+		c := &clock{}
+		acc := web.NewAccounts(s.DB(), c.Now)
+		if _, err := acc.Create(ctx, "Ops@Example.com", "long enough password", web.RoleOperator, ""); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct{ name, email, pw, role, tenant, want string }{
+			{"duplicate email, other case", "ops@example.com", "long enough password", web.RoleOperator, "", "exists already"},
+			{"switch is an API role", "sw@example.com", "", web.RoleSwitch, "acme", "API keys"},
+			{"unknown role", "x@example.com", "", "admin", "acme", "unknown role"},
+			{"operator with a tenant", "y@example.com", "", web.RoleOperator, "acme", "every tenant"},
+			{"admin without a tenant", "z@example.com", "", web.RoleTenantAdmin, "", "needs a tenant"},
+			{"short password", "w@example.com", "short", web.RoleTenantAdmin, "acme", "at least 12"},
+			{"not an email", "not-an-email", "", web.RoleTenantAdmin, "acme", "not an email"},
+		} {
+			if _, err := acc.Create(ctx, tc.email, tc.pw, tc.role, tc.tenant); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s: err %v, want %q", tc.name, err, tc.want)
+			}
+		}
+		if _, err := acc.Authenticate(ctx, "OPS@example.com", "long enough password"); err != nil {
+			t.Fatalf("right password: %v", err)
+		}
+		for _, pw := range []string{"", "long enough passwor", "long enough password "} {
+			if _, err := acc.Authenticate(ctx, "ops@example.com", pw); !errors.Is(err, web.ErrBadCredentials) {
+				t.Errorf("password %q: %v", pw, err)
+			}
+		}
+		if _, err := acc.Authenticate(ctx, "nobody@example.com", "long enough password"); !errors.Is(err, web.ErrBadCredentials) {
+			t.Errorf("unknown email: %v", err)
+		}
+		// A link works once, within 15 minutes.
+		tok, _, err := acc.NewLink(ctx, "ops@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, err := acc.UseLink(ctx, tok); err != nil || a.Email != "ops@example.com" {
+			t.Fatalf("first use: %+v %v", a, err)
+		}
+		if _, err := acc.UseLink(ctx, tok); !errors.Is(err, web.ErrLinkInvalid) {
+			t.Fatalf("second use: %v", err)
+		}
+		tok, _, _ = acc.NewLink(ctx, "ops@example.com")
+		c.Advance(web.LinkTTL + time.Second)
+		if _, err := acc.UseLink(ctx, tok); !errors.Is(err, web.ErrLinkInvalid) {
+			t.Fatalf("expired link: %v", err)
+		}
+		if _, _, err := acc.NewLink(ctx, "nobody@example.com"); !errors.Is(err, web.ErrNoAccount) {
+			t.Fatalf("link for nobody: %v", err)
+		}
+		// Sessions expire; the cookie of an expired one is told apart from none.
+		a, _ := acc.ByEmail(ctx, "ops@example.com")
+		cookie, sess, err := acc.StartSession(ctx, a)
+		if err != nil || sess.CSRF == "" {
+			t.Fatal(err)
+		}
+		if got, err := acc.Session(ctx, cookie); err != nil || got.Account.ID != a.ID || got.CSRF != sess.CSRF {
+			t.Fatalf("session: %+v %v", got, err)
+		}
+		if _, err := acc.Session(ctx, cookie+"x"); !errors.Is(err, web.ErrExpired) {
+			t.Fatalf("unknown cookie: %v", err)
+		}
+		c.Advance(web.SessionTTL)
+		if _, err := acc.Session(ctx, cookie); !errors.Is(err, web.ErrExpired) {
+			t.Fatalf("expired session: %v", err)
+		}
+		if err := acc.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// The Credits page over plain forms, on both engines: add funds, payment method,
+// auto-recharge, and the balance the store then holds.
+func TestCreditsForms(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dsn string, _ *store.SQL) {
+		h := newHarness(t, dsn, false)
+		c := h.client(nil)
+		c.signIn("admin@acme.test")
+		code, body, _ := c.get("/ui/credits")
+		if code != http.StatusOK || !strings.Contains(body, `id="balance">0.00 USD`) {
+			t.Fatalf("credits page: %d\n%s", code, body)
+		}
+		code, body, _ = c.post("/ui/credits/method", url.Values{"method": {"ea:AG-1:PO-7"}})
+		if code != http.StatusOK || !strings.Contains(body, "Payment method saved.") {
+			t.Fatalf("method: %d\n%s", code, body)
+		}
+		code, body, _ = c.post("/ui/credits/funds", url.Values{"funds_amount": {"120.50"}})
+		if code != http.StatusOK || !strings.Contains(body, "Balance now 120.50 USD") || !strings.Contains(body, `id="balance">120.50 USD`) {
+			t.Fatalf("add funds: %d\n%s", code, body)
+		}
+		ver := h.state().Recharge.Settings.Version
+		code, body, _ = c.post("/ui/credits/autorecharge", url.Values{"enabled": {"on"}, "trigger": {"20"}, "recharge_amount": {"50.00"},
+			"payment_method": {"ea:AG-1:PO-7"}, "version": {itoa(ver)}})
+		if code != http.StatusOK || !strings.Contains(body, "Auto-recharge saved") {
+			t.Fatalf("auto-recharge: %d\n%s", code, body)
+		}
+		st := h.state()
+		if st.Account.Balance != 12050 || !st.Recharge.Settings.Enabled || st.Recharge.Settings.Trigger != 2000 || st.Recharge.Settings.Amount != 5000 {
+			t.Fatalf("stored: balance %d settings %+v", st.Account.Balance, st.Recharge.Settings)
+		}
+		// The same form sent twice (same key) is applied once.
+		form := url.Values{"funds_amount": {"60"}, "idem": {"double-click"}}
+		c.post("/ui/credits/funds", form)
+		c.post("/ui/credits/funds", url.Values{"funds_amount": {"60"}, "idem": {"double-click"}})
+		if b := h.state().Account.Balance; b != 18050 {
+			t.Fatalf("balance after a form sent twice: %d, want 18050", b)
+		}
+	})
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// Bad input: the page says what is wrong, next to the field, and the store is unchanged.
+func TestBadInputChangesNothing(t *testing.T) {
+	h := newHarness(t, "sqlite:"+t.TempDir()+"/cc.db", false)
+	c := h.client(nil)
+	c.signIn("admin@acme.test")
+	c.get("/ui/credits")
+	c.post("/ui/credits/method", url.Values{"method": {"ea:AG-1"}})
+	c.post("/ui/credits/funds", url.Values{"funds_amount": {"100"}})
+	c.get("/ui/credits")
+	ver := itoa(h.state().Recharge.Settings.Version)
+
+	for _, tc := range []struct {
+		name, path string
+		form       url.Values
+		code       int
+		want       []string
+	}{
+		{"amount not a number", "/ui/credits/funds", url.Values{"funds_amount": {"ten"}}, 422,
+			[]string{`id="funds_amount-err"`, "is not an amount"}},
+		{"negative amount", "/ui/credits/funds", url.Values{"funds_amount": {"-5"}}, 422, []string{"more than zero"}},
+		{"too many decimals", "/ui/credits/funds", url.Values{"funds_amount": {"60.123"}}, 422, []string{"too many decimals"}},
+		{"empty amount", "/ui/credits/funds", url.Values{"funds_amount": {""}}, 422, []string{"Enter an amount."}},
+		{"below the minimum purchase", "/ui/credits/funds", url.Values{"funds_amount": {"10"}}, 422,
+			[]string{`id="funds_amount-err"`, "between 50.00"}},
+		{"unknown payment method", "/ui/credits/funds", url.Values{"funds_amount": {"60"}, "funds_method": {"bitcoin"}}, 422,
+			[]string{`id="funds_method-err"`, "unknown payment method kind"}},
+		{"recharge below minimum", "/ui/credits/autorecharge", url.Values{"enabled": {"on"}, "trigger": {"10"}, "recharge_amount": {"5"},
+			"payment_method": {"ea:AG-1"}, "version": {ver}}, 422, []string{`id="recharge_amount-err"`, "below the minimum purchase"}},
+		{"recharge trigger garbage", "/ui/credits/autorecharge", url.Values{"enabled": {"on"}, "trigger": {"1e3"}, "recharge_amount": {"50"},
+			"payment_method": {"ea:AG-1"}, "version": {ver}}, 422, []string{`id="trigger-err"`}},
+		{"stale settings version", "/ui/credits/autorecharge", url.Values{"enabled": {"on"}, "trigger": {"10"}, "recharge_amount": {"50"},
+			"payment_method": {"ea:AG-1"}, "version": {"999"}}, 422, []string{"changed meanwhile"}},
+		{"card expiry month", "/ui/credits/method", url.Values{"method": {"pm_card"}, "exp_month": {"13"}, "exp_year": {"2030"}}, 422,
+			[]string{`id="exp_month-err"`}},
+		{"spend limit", "/ui/policies", url.Values{"user": {"alice"}, "conf_dial_out": {"any"}, "pstn": {"international"}, "spend_limit": {"lots"}}, 422,
+			[]string{`id="spend_limit-err"`}},
+		{"policy of nobody", "/ui/policies", url.Values{"user": {"mallory"}, "conf_dial_out": {"any"}, "pstn": {"international"}, "spend_limit": {"5"}}, 422,
+			[]string{"mallory"}},
+		{"bad policy value", "/ui/policies", url.Values{"user": {"alice"}, "conf_dial_out": {"everywhere"}, "pstn": {"international"}, "spend_limit": {"5"}}, 422,
+			[]string{"everywhere"}},
+		{"unknown licence for selected", "/ui/users/licences", url.Values{"user": {"alice", "bob"}, "add": {"NOPE"}}, 422, []string{"NOPE"}},
+		{"no user selected", "/ui/users/licences", url.Values{"add": {"MCOPSTNPP"}}, 422, []string{`id="user-err"`}},
+		{"usage location", "/ui/users/location", url.Values{"loc_user": {"alice"}, "country": {"ZZZ"}}, 422, []string{"ZZZ"}},
+		{"toll number that is toll-free", "/ui/numbers/acquire", url.Values{"e164": {"+18005550100"}, "kind": {"service"}, "service": {"toll"}}, 422,
+			[]string{"toll"}},
+		{"not a number", "/ui/numbers/acquire", url.Values{"e164": {"call me"}, "kind": {"user"}}, 422, []string{`id="e164-err"`}},
+		{"forged CSRF token", "/ui/credits/funds", url.Values{"funds_amount": {"60"}, "csrf": {"forged"}}, 403, []string{"security token"}},
+		{"missing CSRF token", "/ui/credits/funds", url.Values{"funds_amount": {"60"}, "csrf": {""}}, 403, []string{"security token"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := h.snapshot()
+			code, body, _ := c.post(tc.path, tc.form)
+			if code != tc.code {
+				t.Fatalf("status %d, want %d\n%s", code, tc.code, body)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("page lacks %q\n%s", w, body)
+				}
+			}
+			if after := h.snapshot(); after != before {
+				t.Fatalf("store changed:\n%+v\n%+v", before, after)
+			}
+		})
+	}
+}
+
+// A licence CSV with bad rows lists every bad line and applies none; a good one applies all.
+func TestLicenceCSV(t *testing.T) {
+	h := newHarness(t, "sqlite:"+t.TempDir()+"/cc.db", false)
+	c := h.client(nil)
+	c.signIn("admin@acme.test")
+	c.get("/ui/users")
+	bad := "user_id,add,remove\nalice,MCOMEETADD,\nmallory,MCOEV,\nbob,NOPE;MCOPSTNPP,\ncarol,MCOPSTNPP,\n\"broken,\n"
+	before := h.snapshot()
+	code, body := c.upload(bad)
+	if code != 422 || !strings.Contains(body, `id="csv-errors"`) {
+		t.Fatalf("bad CSV: %d\n%s", code, body)
+	}
+	if !strings.Contains(body, "line 6") {
+		t.Errorf("parse error of line 6 not shown\n%s", body)
+	}
+	if after := h.snapshot(); after != before {
+		t.Fatalf("store changed by a bad CSV:\n%+v\n%+v", before, after)
+	}
+	// Parsed but refused by the directory: every bad row named, none applied.
+	bad = "user_id,add,remove\nalice,MCOMEETADD,\nmallory,MCOEV,\nbob,NOPE;MCOPSTNPP,\ncarol,MCOPSTNPP,\n"
+	code, body = c.upload(bad)
+	for _, w := range []string{"line 3", "mallory", "line 4", "NOPE"} {
+		if !strings.Contains(body, w) {
+			t.Errorf("page lacks %q", w)
+		}
+	}
+	if code != 422 || strings.Contains(body, "line 2:") || strings.Contains(body, "line 5:") {
+		t.Errorf("good rows reported as bad, or status %d\n%s", code, body)
+	}
+	if after := h.snapshot(); after != before {
+		t.Fatalf("store changed by a bad CSV:\n%+v\n%+v", before, after)
+	}
+	code, body = c.upload("user_id,add,remove\nalice,MCOMEETADD,\nbob,MCOPSTNPP,\ncarol,MCOPSTNPP,MCOEV\n")
+	if code != 200 || !strings.Contains(body, "3 row(s)") {
+		t.Fatalf("good CSV: %d\n%s", code, body)
+	}
+	st := h.state()
+	if !st.Dir.Users["alice"].Has("MCOMEETADD") || !st.Dir.Users["bob"].Has("MCOPSTNPP") || st.Dir.Users["carol"].Has("MCOEV") {
+		t.Fatalf("licences after the CSV: %+v %+v %+v", st.Dir.Users["alice"], st.Dir.Users["bob"], st.Dir.Users["carol"])
+	}
+}
+
+func (c *client) upload(csv string) (int, string) {
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	_ = mw.WriteField("csrf", c.csrf)
+	fw, _ := mw.CreateFormFile("csv", "licences.csv")
+	_, _ = fw.Write([]byte(csv))
+	_ = mw.Close()
+	req, _ := http.NewRequest(http.MethodPost, c.h.url+"/ui/users/licences/csv", &b)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	code, body, _ := c.do(req)
+	return code, body
+}
+
+// Toll-free numbers need credits: the engine refuses, the page shows its message.
+func TestTollFreeNeedsCredits(t *testing.T) {
+	h := newHarness(t, "sqlite:"+t.TempDir()+"/cc.db", false)
+	c := h.client(nil)
+	c.signIn("admin@acme.test")
+	c.get("/ui/numbers")
+	form := url.Values{"e164": {"+18005550100"}, "kind": {"service"}, "service": {"toll_free"}}
+	code, body, _ := c.post("/ui/numbers/acquire", form)
+	if code != 422 || !strings.Contains(strings.ToLower(body), "credits") || len(h.state().Dir.Numbers) != 0 {
+		t.Fatalf("toll-free without credits: %d\n%s", code, body)
+	}
+	h.submit("fund", tenant.AddFunds{Amount: 5000, Method: "ea:AG-1"})
+	code, body, _ = c.post("/ui/numbers/acquire", url.Values{"e164": {"+18005550100"}, "kind": {"service"}, "service": {"toll_free"}})
+	if code != 200 || !strings.Contains(body, "acquired") {
+		t.Fatalf("toll-free with credits: %d\n%s", code, body)
+	}
+	code, body, _ = c.post("/ui/numbers/assign", url.Values{"assign_e164": {"+18005550100"}, "to": {"bridge"}})
+	if code != 200 || len(h.state().Dir.Bridge()) != 1 {
+		t.Fatalf("assign to bridge: %d\n%s", code, body)
+	}
+	code, body, _ = c.post("/ui/bridge/tollfree", url.Values{"organizer": {"bob"}, "disabled": {"true"}})
+	if code != 200 || !h.state().Dir.Users["bob"].TollFreeDialInDisabled {
+		t.Fatalf("toll-free off for bob: %d\n%s", code, body)
+	}
+}
+
+// Sessions: expiry sends back to sign-in with a message and changes nothing; logout ends
+// the session; a link signs in once.
+func TestSessions(t *testing.T) {
+	h := newHarness(t, "sqlite:"+t.TempDir()+"/cc.db", false)
+	c := h.client(nil)
+	if _, _, u := c.get("/ui/credits"); u.Path != "/ui/signin" {
+		t.Fatalf("anonymous credits page went to %s", u)
+	}
+	code, body, _ := c.post("/ui/signin", url.Values{"email": {"admin@acme.test"}, "password": {adminPW}, "csrf": {"forged"}})
+	if code != http.StatusForbidden {
+		t.Fatalf("sign-in without the form's token: %d", code)
+	}
+	c.get("/ui/signin")
+	code, body, _ = c.post("/ui/signin", url.Values{"email": {"admin@acme.test"}, "password": {"wrong password!"}})
+	if code != http.StatusUnauthorized || !strings.Contains(body, "wrong") {
+		t.Fatalf("wrong password: %d\n%s", code, body)
+	}
+	c.signIn("admin@acme.test")
+	c.get("/ui/credits")
+	before := h.snapshot()
+	h.clock.Advance(web.SessionTTL + time.Minute)
+	code, body, u := c.post("/ui/credits/funds", url.Values{"funds_amount": {"100"}})
+	if u.Path != "/ui/signin" || !strings.Contains(body, "Your session has expired") {
+		t.Fatalf("expired session: %d at %s\n%s", code, u, body)
+	}
+	if after := h.snapshot(); after != before {
+		t.Fatalf("an expired session changed the store")
+	}
+	// Magic link: requested, shown as a button, spent once.
+	c.get("/ui/signin")
+	code, body, _ = c.post("/ui/signin/link", url.Values{"link_email": {"admin@acme.test"}})
+	link := h.links.last("admin@acme.test")
+	if code != 200 || !strings.Contains(body, "on its way") || link == "" {
+		t.Fatalf("request link: %d %q\n%s", code, link, body)
+	}
+	lu, _ := url.Parse(link)
+	tok := lu.Query().Get("token")
+	c.get("/ui/signin/link?token=" + url.QueryEscape(tok))
+	code, body, u = c.post("/ui/signin/link/use", url.Values{"token": {tok}})
+	if code != 200 || u.Path != "/ui/credits" {
+		t.Fatalf("use link: %d at %s\n%s", code, u, body)
+	}
+	c2 := h.client(nil)
+	c2.get("/ui/signin/link?token=" + url.QueryEscape(tok))
+	if code, _, _ := c2.post("/ui/signin/link/use", url.Values{"token": {tok}}); code != http.StatusUnauthorized {
+		t.Fatalf("link used twice: %d", code)
+	}
+	// An unknown address gets the same answer and no link.
+	c2.get("/ui/signin")
+	if code, body, _ := c2.post("/ui/signin/link", url.Values{"link_email": {"who@nowhere.test"}}); code != 200 || !strings.Contains(body, "on its way") || h.links.last("who@nowhere.test") != "" {
+		t.Fatalf("link for an unknown address: %d", code)
+	}
+	// Logout.
+	c.get("/ui/credits")
+	if _, _, u := c.post("/ui/signout", url.Values{}); u.Path != "/ui/signin" {
+		t.Fatalf("signout went to %s", u)
+	}
+	if _, _, u := c.get("/ui/credits"); u.Path != "/ui/signin" {
+		t.Fatalf("after signout the credits page went to %s", u)
+	}
+}
+
+// Roles as in the API: a reports reader reads reports only, a billing admin has no
+// directory pages, an operator picks and switches tenants.
+func TestRoles(t *testing.T) {
+	h := newHarness(t, "sqlite:"+t.TempDir()+"/cc.db", false)
+	for _, tc := range []struct {
+		email string
+		path  string
+		code  int
+	}{
+		{"reader@acme.test", "/ui/credits", 403},
+		{"reader@acme.test", "/ui/users", 403},
+		{"reader@acme.test", "/ui/reports/pools", 200},
+		{"reader@acme.test", "/ui/reports/blocked", 200},
+		{"reader@acme.test", "/ui/reports/usage", 200},
+		{"billing@acme.test", "/ui/credits", 200},
+		{"billing@acme.test", "/ui/users", 403},
+		{"billing@acme.test", "/ui/policies", 403},
+		{"admin@acme.test", "/ui/users", 200},
+		{"admin@acme.test", "/ui/tenants", 403},
+	} {
+		c := h.client(nil)
+		c.signIn(tc.email)
+		if code, body, _ := c.get(tc.path); code != tc.code {
+			t.Errorf("%s GET %s: %d, want %d\n%s", tc.email, tc.path, code, tc.code, body)
+		}
+	}
+	c := h.client(nil)
+	c.signIn("reader@acme.test")
+	c.get("/ui/reports/pools")
+	before := h.snapshot()
+	if code, _, _ := c.post("/ui/credits/funds", url.Values{"funds_amount": {"100"}}); code != 403 || h.snapshot() != before {
+		t.Fatalf("reader posting funds: %d", code)
+	}
+	// Operator: no tenant yet, then switches.
+	op := h.client(nil)
+	op.signIn("ops@operator.test")
+	if _, body, u := op.get("/ui/credits"); u.Path != "/ui/tenants" || !strings.Contains(body, "Globex") {
+		t.Fatalf("operator without a tenant went to %s", u)
+	}
+	if code, body, _ := op.post("/ui/tenants/switch", url.Values{"tenant": {"nope"}}); code != 422 || !strings.Contains(body, "no tenant nope") {
+		t.Fatalf("switch to an unknown tenant: %d", code)
+	}
+	if code, body, u := op.post("/ui/tenants/switch", url.Values{"tenant": {"globex"}}); !strings.Contains(body, "Now working on Globex") {
+		t.Fatalf("switch to globex: %d at %s len %d\n%s", code, u, len(body), body[:min(len(body), 3000)])
+	}
+	if _, body, _ := op.post("/ui/tenants/switch", url.Values{"tenant": {tenantID}}); !strings.Contains(body, "Now working on Acme") {
+		t.Fatalf("switch to acme:\n%s", body)
+	}
+	if code, body, _ := op.get("/ui/users"); code != 200 || !strings.Contains(body, "Alice Archer") {
+		t.Fatalf("operator on acme's users: %d", code)
+	}
+	_ = directory.KindUser
+}
+
+// Every page renders for a signed-in admin, with security headers.
+func TestPagesRender(t *testing.T) {
+	h := newHarness(t, "sqlite:"+t.TempDir()+"/cc.db", false)
+	c := h.client(nil)
+	c.signIn("admin@acme.test")
+	for _, p := range []string{"/ui/credits", "/ui/users?q=ali&licence=MCOEV", "/ui/numbers", "/ui/bridge", "/ui/policies",
+		"/ui/reports/usage", "/ui/reports/usage?from=2020-01-01", "/ui/reports/pools", "/ui/reports/pools?month=bad",
+		"/ui/reports/blocked", "/ui/reports/statement", "/ui/contacts", "/ui/webhooks"} {
+		req, _ := http.NewRequest(http.MethodGet, h.url+p, nil)
+		res, err := c.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 && res.StatusCode != 422 {
+			t.Errorf("%s: %d", p, res.StatusCode)
+		}
+		if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+			t.Errorf("%s: CSP %q", p, csp)
+		}
+	}
+	if _, body, _ := c.get("/ui/reports/usage?from=2020-01-01"); !strings.Contains(body, "one year at most") {
+		t.Errorf("usage older than a year not refused")
+	}
+}
