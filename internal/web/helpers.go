@@ -36,6 +36,13 @@ var funcs = template.FuncMap{
 	},
 	"minutes": func(sec int64) string { return fmt.Sprintf("%d", sec/60) },
 	"join":    strings.Join,
+	// e164 writes stored digits as a number ("+" in front); masked numbers too.
+	"e164": func(digits string) string {
+		if digits == "" || strings.HasPrefix(digits, "+") {
+			return digits
+		}
+		return "+" + digits
+	},
 }
 
 // formError is what a refused change says: per form field, and in general.

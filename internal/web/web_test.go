@@ -277,6 +277,17 @@ func TestTollFreeNeedsCredits(t *testing.T) {
 	if code != 200 || !h.state().Dir.Users["bob"].TollFreeDialInDisabled {
 		t.Fatalf("toll-free off for bob: %d\n%s", code, body)
 	}
+	if _, body, _ := c.get("/ui/bridge"); !strings.Contains(body, `name="e164" value="&#43;18005550100"`) {
+		t.Fatalf("bridge page does not offer to remove +18005550100:\n%s", body)
+	}
+	code, body, u := c.post("/ui/numbers/unassign", url.Values{"e164": {"+18005550100"}, "back": {"bridge"}})
+	if code != 200 || u.Path != "/ui/bridge" || len(h.state().Dir.Bridge()) != 0 {
+		t.Fatalf("remove from the bridge: %d at %s\n%s", code, u, body)
+	}
+	code, body, _ = c.post("/ui/numbers/release", url.Values{"e164": {"+18005550100"}})
+	if code != 200 || len(h.state().Dir.Numbers) != 0 || !strings.Contains(body, "released") {
+		t.Fatalf("release: %d\n%s", code, body)
+	}
 }
 
 // Sessions: expiry sends back to sign-in with a message and changes nothing; logout ends
