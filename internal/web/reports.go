@@ -235,6 +235,9 @@ type usageRow struct {
 	Caller, Destination string
 }
 
+// usageRowsShown bounds the table; the totals and charts count every call in the range.
+const usageRowsShown = 1000
+
 type usageView struct {
 	Rows       []usageRow
 	Cur        money.Currency
@@ -305,7 +308,9 @@ func (s *Server) usageReport(w http.ResponseWriter, r *http.Request, c *reqCtx) 
 		if _, ours := st.Dir.Numbers[u.DestinationNumber]; !ours {
 			row.Destination = mask(u.DestinationNumber, cc)
 		}
-		v.Rows = append(v.Rows, row)
+		if len(v.Rows) < usageRowsShown {
+			v.Rows = append(v.Rows, row)
+		}
 		v.Calls++
 		v.Charges += u.Charge
 		i := int(u.Start.Sub(f.From).Hours() / 24)

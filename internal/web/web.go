@@ -340,6 +340,7 @@ type view struct {
 	Tenants []store.Tenant
 	CSRF    string
 	Flash   string
+	Bad     bool // the page answers a refused request: the flash is an error
 	Errors  map[string]string
 	Form    url.Values
 	Nav     []navItem
@@ -395,6 +396,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, c *reqCtx, code 
 	if v.Form == nil {
 		v.Form = url.Values{}
 	}
+	v.Bad = code >= 400
 	var b strings.Builder
 	if err := t.ExecuteTemplate(&b, "layout", v); err != nil {
 		s.log.Error("web: render", "page", name, "err", err)
