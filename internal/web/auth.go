@@ -2,9 +2,13 @@ package web
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/commcredits/commcredits/internal/money"
+	"github.com/commcredits/commcredits/internal/store"
 )
 
 // signinView is the sign-in page's data.
@@ -109,8 +113,18 @@ func LinkURL(base, t string) string {
 func (s *Server) linkURL(r *http.Request, t string) string {
 	base := s.d.BaseURL
 	if base == "" {
+		// Without a configured address: HTTPS unless this request plainly is not (a proxy
+		// says http, or a loopback address served without TLS).
 		scheme := "https"
-		if r.TLS == nil && s.d.InsecureCookies {
+		host, _, err := net.SplitHostPort(r.Host)
+		if err != nil {
+			host = r.Host
+		}
+		switch p := r.Header.Get("X-Forwarded-Proto"); {
+		case r.TLS != nil:
+		case p == "http" || p == "https":
+			scheme = p
+		case host == "localhost" || net.ParseIP(host) != nil && net.ParseIP(host).IsLoopback():
 			scheme = "http"
 		}
 		base = scheme + "://" + r.Host
@@ -182,4 +196,43 @@ func (s *Server) switchTenant(w http.ResponseWriter, r *http.Request, c *reqCtx)
 		return
 	}
 	s.done(w, r, "/ui/", "Now working on "+t.Name+" ("+t.ID+").")
+}
+
+// createTenant adds a tenant (operators only): an id, a name and its one currency.
+func (s *Server) createTenant(w http.ResponseWriter, r *http.Request, c *reqCtx) {
+	f := r.PostForm
+	id, name := strings.TrimSpace(f.Get("new_id")), strings.TrimSpace(f.Get("new_name"))
+	var fe formError
+	if id == "" || len(id) > 64 || strings.ContainsFunc(id, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+	}) {
+		fe.add("new_id", "Use 1 to 64 lower-case letters, digits, - or _.")
+	}
+	if name == "" {
+		fe.add("new_name", "Enter a name.")
+	}
+	cur, err := money.LookupCurrency(strings.ToUpper(strings.TrimSpace(f.Get("new_currency"))))
+	if err != nil {
+		fe.add("new_currency", "Enter an ISO 4217 currency code, e.g. USD.")
+	}
+	if fe.empty() {
+		err = s.d.Store.CreateTenant(r.Context(), store.Tenant{ID: id, Name: name, Currency: cur, CreatedAt: s.now()})
+		if errors.Is(err, store.ErrExists) {
+			fe.add("new_id", "A tenant with this id exists already.")
+		} else if err != nil {
+			s.fail(w, r, c, err)
+			return
+		}
+	}
+	if !fe.empty() {
+		ts, _ := s.d.Store.Tenants(r.Context())
+		s.render(w, r, c, http.StatusUnprocessableEntity, "tenants", view{Title: "Tenants", Active: "tenants", D: ts,
+			Errors: fe.Fields, Form: f, Flash: "Nothing was changed."})
+		return
+	}
+	if err := s.acc.SetTenant(r.Context(), c.sess, id); err != nil {
+		s.fail(w, r, c, err)
+		return
+	}
+	s.done(w, r, "/ui/credits", "Tenant "+name+" ("+id+") created; you are working on it now.")
 }

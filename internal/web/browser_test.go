@@ -46,6 +46,12 @@ type browser struct {
 }
 
 func newBrowser(t *testing.T, h *harness) *browser {
+	// A fresh profile, removed after the browser has exited (t.TempDir's own removal can
+	// race with Chromium's last writes).
+	profile, err := os.MkdirTemp("", "commcredits-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath(t)),
 		chromedp.Headless,
@@ -55,13 +61,23 @@ func newBrowser(t *testing.T, h *harness) *browser {
 		chromedp.NoDefaultBrowserCheck,
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1280, 900),
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	bctx, cancelB := chromedp.NewContext(actx)
 	ctx, cancelT := context.WithTimeout(bctx, 3*time.Minute)
-	t.Cleanup(func() { cancelT(); cancelB(); cancelA() })
+	t.Cleanup(func() {
+		cancelT()
+		cancelB() // the first tab's cancel closes the browser
+		cancelA()
+		for range 20 {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 	if err := chromedp.Run(ctx); err != nil {
 		t.Fatalf("start Chromium: %v", err)
 	}
@@ -294,6 +310,30 @@ func TestBrowser(t *testing.T) {
 	if h.snapshot() != before {
 		t.Fatal("an expired session changed the store")
 	}
+
+	// An operator signs in with an emailed link, creates a tenant and works on it.
+	b.fill("#link_email", "ops@operator.test")
+	b.submit("form[action='/ui/signin/link']")
+	b.contains("#link-sent", "on its way")
+	link := h.links.last("ops@operator.test")
+	if link == "" {
+		t.Fatal("no sign-in link sent")
+	}
+	b.run("open link", chromedp.Navigate(link), chromedp.WaitReady("#use-link", chromedp.ByQuery))
+	b.screenshot("signin-link")
+	b.submit("form[action='/ui/signin/link/use']")
+	b.contains("h1", "Tenants")
+	b.fill("#new_id", "initech")
+	b.fill("#new_name", "Initech")
+	b.fill("#new_currency", "EUR")
+	b.screenshot("tenants")
+	b.submit("#tenant-form")
+	b.contains("#flash", "Tenant Initech (initech) created")
+	b.contains("#balance", "0.00 EUR")
+	b.run("switch back", chromedp.SetValue("#switch-tenant", tenantID, chromedp.ByQuery))
+	b.submit("form[action='/ui/tenants/switch']")
+	b.contains("#flash", "Now working on Acme")
+	b.screenshot("operator-on-acme")
 }
 
 func mustUsage(t *testing.T, h *harness) []string {

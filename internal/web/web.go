@@ -149,6 +149,7 @@ func (s *Server) Mount(m Mux) {
 	}))
 	h("GET /ui/tenants", s.page([]string{RoleOperator}, false, s.tenantsPage))
 	h("POST /ui/tenants/switch", s.post([]string{RoleOperator}, false, s.switchTenant))
+	h("POST /ui/tenants", s.post([]string{RoleOperator}, false, s.createTenant))
 
 	h("GET /ui/credits", s.page(permCredits, true, s.creditsPage))
 	h("POST /ui/credits/funds", s.post(permCredits, true, s.addFunds))
@@ -358,6 +359,7 @@ func (s *Server) nav(role string) []navItem {
 			out = append(out, navItem{href, label, key})
 		}
 	}
+	add([]string{RoleOperator}, "/ui/tenants", "Tenants", "tenants")
 	add(permCredits, "/ui/credits", "Credits", "credits")
 	add(permDirectory, "/ui/users", "Users and licences", "users")
 	add(permDirectory, "/ui/numbers", "Phone numbers", "numbers")

@@ -403,6 +403,30 @@ func TestRoles(t *testing.T) {
 	if code, body, _ := op.get("/ui/users"); code != 200 || !strings.Contains(body, "Alice Archer") {
 		t.Fatalf("operator on acme's users: %d", code)
 	}
+	// An operator creates a tenant; bad fields are refused next to the field.
+	op.get("/ui/tenants")
+	for _, bad := range []url.Values{
+		{"new_id": {"Bad Id"}, "new_name": {"X"}, "new_currency": {"USD"}},
+		{"new_id": {"initech"}, "new_name": {"Initech"}, "new_currency": {"XYZ"}},
+		{"new_id": {"acme"}, "new_name": {"Acme again"}, "new_currency": {"USD"}},
+	} {
+		if code, body, _ := op.post("/ui/tenants", bad); code != 422 || !strings.Contains(body, `-err"`) {
+			t.Errorf("create tenant %v: %d", bad, code)
+		}
+	}
+	if ts, _ := h.st.Tenants(ctx); len(ts) != 2 {
+		t.Fatalf("a refused tenant was created: %d tenants", len(ts))
+	}
+	if _, body, _ := op.post("/ui/tenants", url.Values{"new_id": {"initech"}, "new_name": {"Initech"}, "new_currency": {"eur"}}); !strings.Contains(body, "Tenant Initech (initech) created") || !strings.Contains(body, "0.00 EUR") {
+		t.Fatalf("create tenant:\n%s", body)
+	}
+	// A tenant admin cannot.
+	adm := h.client(nil)
+	adm.signIn("admin@acme.test")
+	adm.get("/ui/credits")
+	if code, _, _ := adm.post("/ui/tenants", url.Values{"new_id": {"evil"}, "new_name": {"Evil"}, "new_currency": {"USD"}}); code != 403 {
+		t.Fatalf("tenant admin creating a tenant: %d", code)
+	}
 	_ = directory.KindUser
 }
 
