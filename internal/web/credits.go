@@ -129,7 +129,7 @@ func (s *Server) creditsAgain(w http.ResponseWriter, r *http.Request, c *reqCtx,
 		form[k] = r.PostForm[k]
 	}
 	s.render(w, r, c, http.StatusUnprocessableEntity, "credits", view{Title: "Credits", Active: "credits", D: v,
-		Errors: fe.Fields, Form: form, Flash: "Nothing was changed. " + strings.Join(fe.General, " ")})
+		Errors: fe.Fields, Form: form, Flash: nothingChanged(fe)})
 }
 
 func (s *Server) addFunds(w http.ResponseWriter, r *http.Request, c *reqCtx) {

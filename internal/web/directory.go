@@ -74,7 +74,7 @@ func (s *Server) usersRender(w http.ResponseWriter, r *http.Request, c *reqCtx, 
 	slices.Sort(v.Licences)
 	flash := strings.Join(fe.General, " ")
 	if code != http.StatusOK && flash == "" {
-		flash = "Nothing was changed."
+		flash = nothingChanged(fe)
 	}
 	s.render(w, r, c, code, "users", view{Title: "Users and licences", Active: "users", D: v, Errors: fe.Fields,
 		Form: form, Flash: flash})
@@ -233,7 +233,7 @@ func (s *Server) numbersRender(w http.ResponseWriter, r *http.Request, c *reqCtx
 	sort.Slice(v.Numbers, func(i, j int) bool { return v.Numbers[i].E164 < v.Numbers[j].E164 })
 	flash := strings.Join(fe.General, " ")
 	if code != http.StatusOK {
-		flash = strings.TrimSpace("Nothing was changed. " + flash)
+		flash = nothingChanged(fe)
 	}
 	s.render(w, r, c, code, "numbers", view{Title: "Phone numbers", Active: "numbers", D: v, Errors: fe.Fields, Form: form, Flash: flash})
 }
@@ -315,7 +315,7 @@ func (s *Server) bridgeRender(w http.ResponseWriter, r *http.Request, c *reqCtx,
 	sort.Slice(v.Free, func(i, j int) bool { return v.Free[i].E164 < v.Free[j].E164 })
 	flash := strings.Join(fe.General, " ")
 	if code != http.StatusOK {
-		flash = strings.TrimSpace("Nothing was changed. " + flash)
+		flash = nothingChanged(fe)
 	}
 	s.render(w, r, c, code, "bridge", view{Title: "Conferencing bridge", Active: "bridge", D: v, Errors: fe.Fields, Form: form, Flash: flash})
 }
@@ -359,7 +359,7 @@ func (s *Server) policiesRender(w http.ResponseWriter, r *http.Request, c *reqCt
 	}
 	flash := strings.Join(fe.General, " ")
 	if code != http.StatusOK {
-		flash = strings.TrimSpace("Nothing was changed. " + flash)
+		flash = nothingChanged(fe)
 	}
 	s.render(w, r, c, code, "policies", view{Title: "Dial-out policies and spend limits", Active: "policies", D: v,
 		Errors: fe.Fields, Form: form, Flash: flash})

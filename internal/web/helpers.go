@@ -166,3 +166,15 @@ func (s *Server) refused(w http.ResponseWriter, r *http.Request, c *reqCtx, err 
 	}
 	again(fe)
 }
+
+// nothingChanged is the flash of a refused form.
+func nothingChanged(fe formError) string {
+	msg := "Nothing was changed."
+	if len(fe.General) > 0 {
+		return msg + " " + strings.Join(fe.General, " ")
+	}
+	if len(fe.Fields) > 0 {
+		msg += " Fix the fields marked below."
+	}
+	return msg
+}
