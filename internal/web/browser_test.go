@@ -101,11 +101,17 @@ func (b *browser) open(path string) {
 	b.run("open "+path, chromedp.Navigate(b.h.url+path), chromedp.WaitReady("main", chromedp.ByQuery))
 }
 
-// submit sends the form and waits for the page that answers it: the marker set on the
-// old document is gone once the new one has loaded.
+// submit sends the form and waits for the page that answers it.
 func (b *browser) submit(form string) {
 	b.t.Helper()
-	b.run("submit "+form, chromedp.Evaluate(`window.__before = true`, nil), chromedp.Submit(form, chromedp.ByQuery))
+	b.navigating("submit "+form, chromedp.Submit(form, chromedp.ByQuery))
+}
+
+// navigating runs act and waits for the page it loads: the marker set on the old document
+// is gone once the new one has loaded.
+func (b *browser) navigating(what string, act chromedp.Action) {
+	b.t.Helper()
+	b.run(what, chromedp.Evaluate(`window.__before = true`, nil), act)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		var done bool
@@ -115,11 +121,11 @@ func (b *browser) submit(form string) {
 			break
 		}
 		if time.Now().After(deadline) {
-			b.t.Fatalf("submit %s: no new page after 20s (%v)", form, err)
+			b.t.Fatalf("%s: no new page after 20s (%v)", what, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	b.run("wait "+form, chromedp.WaitReady("main", chromedp.ByQuery))
+	b.run("wait after "+what, chromedp.WaitReady("main", chromedp.ByQuery))
 }
 
 // fill replaces an input's value.
@@ -143,9 +149,20 @@ func (b *browser) contains(sel, want string) {
 	}
 }
 
-// screenshot saves the whole page as artifacts/screenshots/NN-name.png.
+// unlabelled lists the form controls of the page that no label names.
+const unlabelled = `[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+	.filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+	.map(e => e.id || e.name)`
+
+// screenshot saves the whole page as artifacts/screenshots/NN-name.png, after checking that
+// every control on it has a label.
 func (b *browser) screenshot(name string) {
 	b.t.Helper()
+	var bare []string
+	b.run("labels on "+name, chromedp.Evaluate(unlabelled, &bare))
+	if len(bare) > 0 && name != "failed" {
+		b.t.Errorf("page %s: controls without a label: %v", name, bare)
+	}
 	var png []byte
 	b.run("screenshot "+name, chromedp.FullScreenshot(&png, 100))
 	b.n++
@@ -165,9 +182,14 @@ func TestBrowser(t *testing.T) {
 	b.open("/ui/credits")
 	b.contains("h1", "Sign in")
 	b.screenshot("signin")
-	b.fill("#email", "admin@acme.test")
-	b.fill("#password", adminPW)
-	b.submit("#signin-form")
+	// By keyboard only: type, Tab to the password, Enter to sign in.
+	b.run("focus email", chromedp.Focus("#email", chromedp.ByQuery), chromedp.KeyEvent("admin@acme.test"), chromedp.KeyEvent("\t"))
+	var focused string
+	b.run("tab", chromedp.Evaluate(`document.activeElement.id`, &focused))
+	if focused != "password" {
+		t.Fatalf("Tab from the email went to %q, want the password", focused)
+	}
+	b.navigating("type password and Enter", chromedp.KeyEvent(adminPW+"\r"))
 	b.contains("#flash", "Signed in as admin@acme.test")
 	b.contains("#balance", "0.00 USD")
 	b.screenshot("credits-empty")

@@ -307,6 +307,24 @@ func TestSessions(t *testing.T) {
 	if code != http.StatusUnauthorized || !strings.Contains(body, "wrong") {
 		t.Fatalf("wrong password: %d\n%s", code, body)
 	}
+	// The session cookie: HttpOnly, Secure, SameSite=Lax, scoped to the UI.
+	noRedirect := &http.Client{Jar: c.http.Jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	form := url.Values{"email": {"admin@acme.test"}, "password": {adminPW}, "csrf": {c.csrf}}
+	res, err := noRedirect.PostForm(h.url+"/ui/signin", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	var session *http.Cookie
+	for _, ck := range res.Cookies() {
+		if ck.Name == "cc_session" {
+			session = ck
+		}
+	}
+	if res.StatusCode != http.StatusSeeOther || session == nil || !session.HttpOnly || !session.Secure ||
+		session.SameSite != http.SameSiteLaxMode || session.Path != "/ui/" || len(session.Value) < 40 {
+		t.Fatalf("sign-in answer %d, session cookie %+v", res.StatusCode, session)
+	}
 	c.signIn("admin@acme.test")
 	c.get("/ui/credits")
 	before := h.snapshot()
