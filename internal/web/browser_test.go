@@ -309,6 +309,9 @@ func TestBrowser(t *testing.T) {
 	b.screenshot("contacts")
 	b.open("/ui/webhooks")
 	b.screenshot("webhooks")
+	b.open("/ui/accounts")
+	b.contains("#accounts", "billing@acme.test")
+	b.screenshot("accounts")
 
 	// A forged CSRF token: refused, nothing changed.
 	b.open("/ui/credits")

@@ -181,6 +181,8 @@ func (s *Server) Mount(m Mux) {
 	h("GET /ui/reports/usage", s.page(anyRole, true, s.usageReport))
 	h("GET /ui/reports/statement", s.page(permCredits, true, s.statementReport))
 
+	h("GET /ui/accounts", s.page(permDirectory, true, s.accountsPage))
+	h("POST /ui/accounts", s.post(permDirectory, true, s.inviteAccount))
 	h("GET /ui/contacts", s.page(permCredits, true, s.contactsPage))
 	h("GET /ui/webhooks", s.page(permCredits, true, s.webhooksPage))
 	h("POST /ui/contacts/add", s.post(permCredits, true, s.contactAdd))
@@ -371,6 +373,7 @@ func (s *Server) nav(role string) []navItem {
 	add(anyRole, "/ui/reports/pools", "Minute pools", "pools")
 	add(anyRole, "/ui/reports/blocked", "Blocked users", "blocked")
 	add(permCredits, "/ui/reports/statement", "Statement", "statement")
+	add(permDirectory, "/ui/accounts", "Admins", "accounts")
 	add(permCredits, "/ui/contacts", "Contacts", "contacts")
 	add(permCredits, "/ui/webhooks", "Webhooks", "webhooks")
 	return out

@@ -473,3 +473,38 @@ func TestPagesRender(t *testing.T) {
 		t.Errorf("usage older than a year not refused")
 	}
 }
+
+// A tenant admin invites an admin of the tenant, who signs in with the link sent.
+func TestInviteAdmin(t *testing.T) {
+	h := newHarness(t, "sqlite:"+t.TempDir()+"/cc.db", false)
+	c := h.client(nil)
+	c.signIn("admin@acme.test")
+	c.get("/ui/accounts")
+	for _, bad := range []url.Values{
+		{"invite_email": {"nope"}, "invite_role": {"tenant_admin"}},
+		{"invite_email": {"new@acme.test"}, "invite_role": {"operator"}},
+		{"invite_email": {"billing@acme.test"}, "invite_role": {"billing_admin"}},
+	} {
+		if code, body, _ := c.post("/ui/accounts", bad); code != 422 || !strings.Contains(body, `-err"`) {
+			t.Errorf("invite %v: %d", bad, code)
+		}
+	}
+	if list, _ := h.ui.Accounts().List(ctx); len(list) != 4 {
+		t.Fatalf("a refused invitation created an account: %d accounts", len(list))
+	}
+	code, body, _ := c.post("/ui/accounts", url.Values{"invite_email": {"New@Acme.test"}, "invite_role": {"billing_admin"}})
+	link := h.links.last("new@acme.test")
+	if code != 200 || !strings.Contains(body, "a sign-in link is on its way") || !strings.Contains(body, "new@acme.test") || link == "" {
+		t.Fatalf("invite: %d %q\n%s", code, link, body)
+	}
+	lu, _ := url.Parse(link)
+	n := h.client(nil)
+	n.get("/ui/signin/link?token=" + url.QueryEscape(lu.Query().Get("token")))
+	if code, body, u := n.post("/ui/signin/link/use", url.Values{"token": {lu.Query().Get("token")}}); code != 200 || u.Path != "/ui/credits" || !strings.Contains(body, "billing_admin") {
+		t.Fatalf("invited admin signs in: %d at %s", code, u)
+	}
+	// A billing admin may not invite.
+	if code, _, _ := n.post("/ui/accounts", url.Values{"invite_email": {"x@acme.test"}, "invite_role": {"tenant_admin"}}); code != 403 {
+		t.Fatalf("billing admin inviting: %d", code)
+	}
+}
