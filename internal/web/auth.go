@@ -17,6 +17,7 @@ type signinView struct {
 	Error   string
 	Token   string // a link's token, on the page that spends it
 	Sent    bool
+	Next    string // the page to go to after signing in
 }
 
 // preToken returns the sign-in forms' CSRF token, setting its cookie when new. Before a
@@ -47,6 +48,7 @@ func (s *Server) signinPage(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Query().Get("out") != "":
 		v.Message = "You are signed out."
 	}
+	v.Next = localPath(r.URL.Query().Get("next"))
 	s.signinForm(w, r, http.StatusOK, v, nil)
 }
 
@@ -62,13 +64,14 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) {
 			s.log.Error("web: sign-in", "err", err)
 		}
 		form := url.Values{"email": {r.PostFormValue("email")}}
-		s.signinForm(w, r, http.StatusUnauthorized, signinView{Error: "The email or the password is wrong."}, form)
+		s.signinForm(w, r, http.StatusUnauthorized, signinView{Error: "The email or the password is wrong.",
+			Next: localPath(r.PostFormValue("next"))}, form)
 		return
 	}
-	s.startSession(w, r, acc)
+	s.startSession(w, r, acc, localPath(r.PostFormValue("next")))
 }
 
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, acc Account) {
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, acc Account, next string) {
 	cookie, _, err := s.acc.StartSession(r.Context(), acc)
 	if err != nil {
 		s.fail(w, r, nil, err)
@@ -77,7 +80,10 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, acc Accoun
 	s.setCookie(w, sessionCookie, cookie, int(SessionTTL.Seconds()))
 	s.setCookie(w, preCookie, "", -1)
 	s.log.Info("web: signed in", "account", acc.ID, "role", acc.Role)
-	s.done(w, r, "/ui/", "Signed in as "+acc.Email+".")
+	if next == "" {
+		next = "/ui/"
+	}
+	s.done(w, r, next, "Signed in as "+acc.Email+".")
 }
 
 // requestLink sends a one-time sign-in link. The answer is the same whether or not the
@@ -152,7 +158,7 @@ func (s *Server) useLink(w http.ResponseWriter, r *http.Request) {
 		s.signinForm(w, r, http.StatusUnauthorized, signinView{Error: "This sign-in link is invalid, already used or expired (links last 15 minutes). Ask for a new one."}, nil)
 		return
 	}
-	s.startSession(w, r, acc)
+	s.startSession(w, r, acc, "")
 }
 
 func (s *Server) signout(w http.ResponseWriter, r *http.Request) {

@@ -257,13 +257,13 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request, allowed []strin
 	if err != nil {
 		if errors.Is(err, ErrExpired) {
 			s.setCookie(w, sessionCookie, "", -1)
-			http.Redirect(w, r, "/ui/signin?expired=1", http.StatusSeeOther)
+			http.Redirect(w, r, "/ui/signin?expired=1"+nextParam(r), http.StatusSeeOther)
 			return nil, false
 		}
 		if !errors.Is(err, ErrNoSession) {
 			s.log.Error("web: session", "err", err)
 		}
-		http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
+		http.Redirect(w, r, "/ui/signin?"+strings.TrimPrefix(nextParam(r), "&"), http.StatusSeeOther)
 		return nil, false
 	}
 	c := &reqCtx{sess: sess, cookie: val}
@@ -446,4 +446,33 @@ func formKey(r *http.Request) string {
 		return "web:" + k
 	}
 	return "web:" + token(12)
+}
+
+// localPath returns p when it is a page of this UI ("/ui/…"), else "": a sign-in never
+// sends the browser elsewhere.
+func localPath(p string) string {
+	if !strings.HasPrefix(p, "/ui/") || strings.ContainsAny(p, "\\\r\n") || strings.HasPrefix(p, "/ui/signin") {
+		return ""
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || strings.Contains(u.Path, "..") {
+		return ""
+	}
+	return p
+}
+
+// nextParam is "&next=…", the page to come back to after signing in: the page asked for, or
+// for a form, the page it was sent from.
+func nextParam(r *http.Request) string {
+	p := r.URL.RequestURI()
+	if r.Method != http.MethodGet {
+		p = ""
+		if ref, err := url.Parse(r.Referer()); err == nil && ref.Host == r.Host {
+			p = ref.RequestURI()
+		}
+	}
+	if p = localPath(p); p == "" {
+		return ""
+	}
+	return "&next=" + url.QueryEscape(p)
 }

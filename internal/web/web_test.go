@@ -336,6 +336,26 @@ func TestSessions(t *testing.T) {
 	if after := h.snapshot(); after != before {
 		t.Fatalf("an expired session changed the store")
 	}
+	// Signing in again goes back to the page asked for, and never off the UI.
+	h.clock.Advance(-web.SessionTTL - time.Minute)
+	c.signIn("admin@acme.test")
+	h.clock.Advance(web.SessionTTL + time.Minute)
+	if _, body, u := c.get("/ui/reports/pools?month=2026-01"); u.Path != "/ui/signin" || !strings.Contains(body, `name="next" value="/ui/reports/pools?month=2026-01"`) {
+		t.Fatalf("expired on a GET: at %s\n%s", u, body)
+	}
+	h.clock.Advance(-web.SessionTTL - time.Minute)
+	code, body, u = c.post("/ui/signin", url.Values{"email": {"admin@acme.test"}, "password": {adminPW}, "next": {"/ui/reports/pools?month=2026-01"}})
+	if code != 200 || u.RequestURI() != "/ui/reports/pools?month=2026-01" {
+		t.Fatalf("sign-in with next: %d at %s", code, u)
+	}
+	for _, next := range []string{"//evil.test/ui/", "https://evil.test/ui/", "/ui/../../etc", "/ui/signin", "/\\evil.test"} {
+		c.get("/ui/signin")
+		if _, _, u := c.post("/ui/signin", url.Values{"email": {"admin@acme.test"}, "password": {adminPW}, "next": {next}}); u.Host != strings.TrimPrefix(h.url, "http://") || u.Path != "/ui/credits" {
+			t.Errorf("next %q led to %s", next, u)
+		}
+	}
+	h.clock.Advance(web.SessionTTL + time.Minute)
+
 	// Magic link: requested, shown as a button, spent once.
 	c.get("/ui/signin")
 	code, body, _ = c.post("/ui/signin/link", url.Values{"link_email": {"admin@acme.test"}})
