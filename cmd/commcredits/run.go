@@ -49,6 +49,7 @@ type hooks struct {
 	getenv    func(string) string // default os.Getenv
 	stdin     io.Reader           // default os.Stdin
 	listening func(net.Addr)      // called once serve is accepting
+	now       func() time.Time    // the reports' clock; default time.Now
 }
 
 // run is the whole program; main only adds signals and os.Exit.
@@ -77,6 +78,8 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, h hoo
 		return cmdRateCard(ctx, args[1:], stdout, stderr, h)
 	case "cdr":
 		return cmdCDR(ctx, rest, stdout, stderr, h)
+	case "report":
+		return cmdReport(ctx, rest, stdout, stderr, h)
 	case "simulate":
 		return cmdSimulate(ctx, rest, stdout, stderr)
 	case "user":
@@ -103,6 +106,7 @@ Commands:
   ratecard  ratecard import|list: store a rate card CSV as the next version, list versions (docs/ratecard.md)
   cdr       cdr import FILE: book a CSV of call detail records, with progress and resume (docs/cdr.md)
   user      user create|link|list: web sign-in accounts (docs/web.md)
+  report    report usage|pools|blocked|statement|runway: usage export, pools, blocked users, credits statement, funding help (docs/reports.md)
   version   print the version
   help      show this help
 
@@ -183,10 +187,16 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, h ho
 	shutdownTimeout := fs.Duration("shutdown-timeout", 15*time.Second, "how long to drain requests and in-flight work on SIGINT/SIGTERM")
 	baseURL := fs.String("base-url", envOr(h, envBaseURL, ""), "public address of the web UI, for sign-in links (env "+envBaseURL+"; default the request's host)")
 	insecureCookies := fs.Bool("insecure-cookies", false, "send session cookies over plain HTTP (only behind a TLS proxy that rewrites nothing, or on a trusted network)")
+	fundingCfg := fundingFlags(fs, h)
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 	log, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "commcredits serve: %v\n", err)
+		return exitUsage
+	}
+	fcfg, err := fundingCfg()
 	if err != nil {
 		fmt.Fprintf(stderr, "commcredits serve: %v\n", err)
 		return exitUsage
@@ -244,6 +254,16 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, h ho
 	go w.Sweep(ctx, st, 5*time.Second, log)
 	// Card versions another process imports are picked up within seconds.
 	go reloadRateCards(ctx, st, cards, 10*time.Second, log)
+	// Payments and notifications: River workers and the outbox dispatcher. Registered
+	// after the writer, so on shutdown they drain first and their reports still reach it.
+	fl, err := startFunding(ctx, fcfg, d, st, w, log)
+	if err != nil {
+		log.Error("cannot start: jobs", "err", err)
+		_ = w.Close()
+		d.Close()
+		return exitError
+	}
+	srv.OnShutdown("jobs", fl.Stop)
 
 	log.Info("listening", "addr", ln.Addr().String(), "version", version)
 	if h.listening != nil {
