@@ -432,9 +432,13 @@ func (s *Server) contactAdd(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 		err = s.d.Contacts.AddContact(r.Context(), c.tenant.ID, Contact{Email: email, Name: strings.TrimSpace(r.PostFormValue("name"))})
 	}
 	if err != nil {
+		fe, known := explain(err, map[string]string{"email": "email", "name": "name"})
+		if !known {
+			fe = formError{Fields: map[string]string{"email": upperFirst(err.Error()) + "."}}
+		}
+		list, _ := s.d.Contacts.Contacts(r.Context(), c.tenant.ID)
 		s.render(w, r, c, http.StatusUnprocessableEntity, "contacts", view{Title: "Notification contacts", Active: "contacts",
-			D: map[string]any{"Enabled": true}, Form: r.PostForm, Errors: map[string]string{"email": upperFirst(err.Error()) + "."},
-			Flash: "Nothing was changed."})
+			D: map[string]any{"Enabled": true, "List": list}, Form: r.PostForm, Errors: fe.Fields, Flash: nothingChanged(fe)})
 		return
 	}
 	s.done(w, r, "/ui/contacts", "Contact "+email+" added.")

@@ -66,7 +66,8 @@ type Deps struct {
 	BaseURL string
 	// InsecureCookies drops the Secure flag (plain HTTP other than localhost).
 	InsecureCookies bool
-	// Pages backed by other packages; nil shows what the store alone offers.
+	// Pages backed by other packages. Nil: reports, contacts and receipts from the store and
+	// the directory; webhooks not shown.
 	Contacts ContactSource
 	Webhooks WebhookSource
 	Receipts ReceiptSource
@@ -100,6 +101,12 @@ func New(d Deps) (*Server, error) {
 	}
 	if d.Reports == nil {
 		d.Reports = storeReports{d.Store}
+	}
+	if d.Contacts == nil {
+		d.Contacts = dirContacts{st: d.Store, w: d.Writer, now: d.Now}
+	}
+	if d.Receipts == nil {
+		d.Receipts = storeReceipts{d.Store}
 	}
 	s := &Server{d: d, acc: NewAccounts(d.DB, d.Now), log: d.Logger, pages: map[string]*template.Template{}}
 	names, err := fs.Glob(assets, "templates/*.html")
@@ -180,6 +187,7 @@ func (s *Server) Mount(m Mux) {
 	h("GET /ui/reports/blocked", s.page(anyRole, true, s.blockedReport))
 	h("GET /ui/reports/usage", s.page(anyRole, true, s.usageReport))
 	h("GET /ui/reports/statement", s.page(permCredits, true, s.statementReport))
+	h("GET /ui/receipts/{number}", s.page(permCredits, true, s.receiptDocument))
 
 	h("GET /ui/accounts", s.page(permDirectory, true, s.accountsPage))
 	h("POST /ui/accounts", s.post(permDirectory, true, s.inviteAccount))

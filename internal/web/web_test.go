@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"errors"
+	"io"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -526,5 +527,54 @@ func TestInviteAdmin(t *testing.T) {
 	// A billing admin may not invite.
 	if code, _, _ := n.post("/ui/accounts", url.Values{"invite_email": {"x@acme.test"}, "invite_role": {"tenant_admin"}}); code != 403 {
 		t.Fatalf("billing admin inviting: %d", code)
+	}
+}
+
+// Billing contacts are the directory's, changed through the writer; receipts of purchases
+// are listed on the Credits page and download as documents.
+func TestContactsAndReceipts(t *testing.T) {
+	h := newHarness(t, "sqlite:"+t.TempDir()+"/cc.db", false)
+	c := h.client(nil)
+	c.signIn("billing@acme.test")
+	c.get("/ui/contacts")
+	if code, body, _ := c.post("/ui/contacts/add", url.Values{"email": {"not an email"}}); code != 422 || !strings.Contains(body, `id="email-err"`) {
+		t.Fatalf("bad contact: %d\n%s", code, body)
+	}
+	if len(h.state().Dir.Contacts) != 0 {
+		t.Fatal("a refused contact was added")
+	}
+	code, body, _ := c.post("/ui/contacts/add", url.Values{"email": {"Pay@Acme.test"}, "name": {"Accounts payable"}})
+	if code != 200 || !strings.Contains(body, "Accounts payable") || len(h.state().Dir.Contacts) != 1 {
+		t.Fatalf("add contact: %d\n%s", code, body)
+	}
+	email := h.state().Dir.Contacts[0].Email
+	if code, _, _ := c.post("/ui/contacts/remove", url.Values{"email": {email}}); code != 200 || len(h.state().Dir.Contacts) != 0 {
+		t.Fatalf("remove contact: %d", code)
+	}
+
+	c.get("/ui/credits")
+	c.post("/ui/credits/method", url.Values{"method": {"ea:AG-1:PO-7"}})
+	c.post("/ui/credits/funds", url.Values{"funds_amount": {"75"}})
+	rs, err := h.st.Receipts(ctx, tenantID, "")
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("receipts stored: %d, %v", len(rs), err)
+	}
+	_, body, _ = c.get("/ui/credits")
+	if !strings.Contains(body, `href="/ui/receipts/`+rs[0].Number+`"`) {
+		t.Fatalf("credits page does not link receipt %s:\n%s", rs[0].Number, body)
+	}
+	req, _ := http.NewRequest(http.MethodGet, h.url+"/ui/receipts/"+rs[0].Number, nil)
+	res, err := c.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(res.Header.Get("Content-Disposition"), rs[0].Number) || !strings.Contains(string(doc), "75.00") {
+		t.Fatalf("receipt document: %d %q\n%s", res.StatusCode, res.Header.Get("Content-Disposition"), doc)
+	}
+	// Another tenant's receipt is not found from this session.
+	if code, _, _ := c.get("/ui/receipts/CC-globex-000001"); code != http.StatusNotFound {
+		t.Fatalf("foreign receipt: %d", code)
 	}
 }
