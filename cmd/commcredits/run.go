@@ -16,6 +16,7 @@ import (
 
 	"github.com/commcredits/commcredits/internal/api"
 	"github.com/commcredits/commcredits/internal/db"
+	"github.com/commcredits/commcredits/internal/notify"
 	"github.com/commcredits/commcredits/internal/rating"
 	"github.com/commcredits/commcredits/internal/scenario"
 	"github.com/commcredits/commcredits/internal/store"
@@ -241,14 +242,6 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, h ho
 	w := writer.New(st, writer.SystemClock{}, writer.Config{Env: env})
 	srv.Registry().MustRegister(w.Collectors()...)
 	srv.OnShutdown("writer", func(context.Context) error { return w.Close() })
-	ui, err := web.New(web.Deps{DB: d, Store: st, Writer: w, Env: env, Logger: log, BaseURL: *baseURL, InsecureCookies: *insecureCookies})
-	if err != nil {
-		log.Error("cannot start: web", "err", err)
-		d.Close()
-		return exitError
-	}
-	ui.Mount(srv)
-	go sweepSessions(ctx, ui.Accounts(), time.Hour, log)
 	// Calls, reservations and lots that fall due are applied within seconds even for
 	// tenants that send nothing.
 	go w.Sweep(ctx, st, 5*time.Second, log)
@@ -264,6 +257,31 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, h ho
 		return exitError
 	}
 	srv.OnShutdown("jobs", fl.Stop)
+	// The web UI: sign-in links by email when an SMTP relay is configured, logged otherwise.
+	stop := func() {
+		_ = fl.Stop(ctx)
+		_ = w.Close()
+		d.Close()
+	}
+	var links web.LinkSender
+	if fcfg.SMTP.Host != "" {
+		mailer, err := notify.NewSMTPSender(fcfg.SMTP)
+		if err != nil {
+			log.Error("cannot start: smtp", "err", err)
+			stop()
+			return exitError
+		}
+		links = web.MailLinks{Mailer: mailer}
+	}
+	ui, err := web.New(web.Deps{DB: d, Store: st, Writer: w, Env: env, Logger: log, BaseURL: *baseURL,
+		InsecureCookies: *insecureCookies, Links: links, Webhooks: web.JobsWebhooks{Store: st, Jobs: fl.Jobs}})
+	if err != nil {
+		log.Error("cannot start: web", "err", err)
+		stop()
+		return exitError
+	}
+	ui.Mount(srv)
+	go sweepSessions(ctx, ui.Accounts(), time.Hour, log)
 
 	log.Info("listening", "addr", ln.Addr().String(), "version", version)
 	if h.listening != nil {

@@ -2,11 +2,14 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/commcredits/commcredits/internal/directory"
+	"github.com/commcredits/commcredits/internal/jobs"
 	"github.com/commcredits/commcredits/internal/store"
 )
 
@@ -70,4 +73,63 @@ func (s *Server) receiptDocument(w http.ResponseWriter, r *http.Request, c *reqC
 	w.Header().Set("Content-Type", doc.ContentType)
 	w.Header().Set("Content-Disposition", `attachment; filename="`+doc.Filename+`"`)
 	_, _ = w.Write(doc.Body)
+}
+
+// JobsWebhooks shows a tenant's webhook endpoints from the store and their delivery log from
+// the jobs' log, and resends a logged delivery as a new job (`serve` wires it).
+type JobsWebhooks struct {
+	Store *store.SQL
+	Jobs  *jobs.Jobs
+	Now   func() time.Time
+}
+
+func (j JobsWebhooks) Webhooks(ctx context.Context, tenantID string) ([]Webhook, error) {
+	ws, err := j.Store.Webhooks(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Webhook, 0, len(ws))
+	for _, w := range ws {
+		out = append(out, Webhook{ID: w.ID, URL: w.URL, Events: w.Events, Active: true})
+	}
+	return out, nil
+}
+
+// Deliveries lists the tenant's latest delivery tries, email and webhooks; a delivery's
+// id names its event and target ("<event id>|<target>"), which Resend takes.
+func (j JobsWebhooks) Deliveries(ctx context.Context, tenantID string, limit int) ([]Delivery, error) {
+	ds, err := j.Jobs.TenantDeliveries(ctx, tenantID, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Delivery, 0, len(ds))
+	for _, d := range ds {
+		x := Delivery{ID: d.DedupKey + "|" + d.Target, WebhookID: strings.TrimPrefix(d.Target, "webhook:"),
+			Event: d.DedupKey + " → " + d.Target, At: d.At, StatusCode: d.HTTPStatus, Error: d.Error}
+		if x.Error == "" && !d.OK {
+			x.Error = "failed"
+		}
+		if d.OK && x.StatusCode == 0 {
+			x.Error = "" // an email accepted by the relay
+		}
+		out = append(out, x)
+	}
+	return out, nil
+}
+
+func (j JobsWebhooks) Resend(ctx context.Context, tenantID, deliveryID string) error {
+	id, target, ok := strings.Cut(deliveryID, "|")
+	if !ok {
+		return fmt.Errorf("delivery %q: want <event id>|<target>", deliveryID)
+	}
+	ev, err := j.Store.NotifyEvent(ctx, tenantID, id)
+	if err != nil {
+		return err
+	}
+	now := time.Now
+	if j.Now != nil {
+		now = j.Now
+	}
+	_, err = j.Jobs.Resend(ctx, ev, target, now())
+	return err
 }
