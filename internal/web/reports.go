@@ -250,6 +250,7 @@ type usageView struct {
 	Caps       []string
 	ZipURL     string
 	XLSXURL    string
+	CSVURL     string
 }
 
 func (s *Server) usageReport(w http.ResponseWriter, r *http.Request, c *reqCtx) {
@@ -332,11 +333,12 @@ func (s *Server) usageReport(w http.ResponseWriter, r *http.Request, c *reqCtx) 
 	v.CallsChart = barChart("Calls per day", labels, calls, func(n int64) string { return fmt.Sprint(n) })
 	v.MoneyChart = barChart("Charges per day ("+v.Cur.Code+")", labels, charges,
 		func(n int64) string { return money.Amount(n).Format(v.Cur) })
+	form := url.Values{"from": {from.Format("2006-01-02")}, "to": {to.Format("2006-01-02")}, "user": {f.User},
+		"call_type": {f.CallType}, "capability": {f.Capability}}
+	v.ZipURL, v.XLSXURL, v.CSVURL = exportURL("zip", form), exportURL("xlsx", form), exportURL("csv", form)
 	if ex, ok := s.d.Reports.(Exporter); ok {
 		v.ZipURL, v.XLSXURL = ex.ExportURL(c.tenant.ID, "zip", f), ex.ExportURL(c.tenant.ID, "xlsx", f)
 	}
-	form := url.Values{"from": {from.Format("2006-01-02")}, "to": {to.Format("2006-01-02")}, "user": {f.User},
-		"call_type": {f.CallType}, "capability": {f.Capability}}
 	code := http.StatusOK
 	if !fe.empty() {
 		code = http.StatusUnprocessableEntity

@@ -186,6 +186,7 @@ func (s *Server) Mount(m Mux) {
 	h("GET /ui/reports/pools", s.page(anyRole, true, s.poolsReport))
 	h("GET /ui/reports/blocked", s.page(anyRole, true, s.blockedReport))
 	h("GET /ui/reports/usage", s.page(anyRole, true, s.usageReport))
+	h("GET /ui/reports/usage/export", s.page(anyRole, true, s.usageExport))
 	h("GET /ui/reports/statement", s.page(permCredits, true, s.statementReport))
 	h("GET /ui/receipts/{number}", s.page(permCredits, true, s.receiptDocument))
 

@@ -1,18 +1,22 @@
 package web_test
 
 import (
+	"archive/zip"
 	"bytes"
 	"errors"
+	"html"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/commcredits/commcredits/internal/directory"
+	"github.com/commcredits/commcredits/internal/payer"
 	"github.com/commcredits/commcredits/internal/store"
 	"github.com/commcredits/commcredits/internal/store/storetest"
 	"github.com/commcredits/commcredits/internal/tenant"
@@ -576,5 +580,64 @@ func TestContactsAndReceipts(t *testing.T) {
 	// Another tenant's receipt is not found from this session.
 	if code, _, _ := c.get("/ui/receipts/CC-globex-000001"); code != http.StatusNotFound {
 		t.Fatalf("foreign receipt: %d", code)
+	}
+}
+
+// The usage export downloads as the zip of domain §8 (PSTN.calls.<date>.csv and
+// parameters.json with the filter), or as XLSX; a bad filter is refused on a page.
+func TestUsageExport(t *testing.T) {
+	h := newHarness(t, "sqlite:"+t.TempDir()+"/cc.db", false)
+	h.submit("fund", tenant.AddFunds{Amount: 10000, Method: "ea:AG-1"})
+	for i, u := range []string{"alice", "alice", "bob"} {
+		id := "x" + strconv.Itoa(i)
+		caller := map[string]string{"alice": "+442071838750", "bob": "+12025550100"}[u]
+		h.submit("", tenant.Authorize{CallID: id, Type: payer.UserOut, Principal: u, Caller: caller, Callee: "+12125550199"})
+		h.submit("", tenant.Settle{CallID: id, Seconds: 61})
+	}
+	c := h.client(nil)
+	c.signIn("reader@acme.test")
+	_, page, _ := c.get("/ui/reports/usage?user=alice")
+	m := regexp.MustCompile(`id="export-zip" href="([^"]+)"|href="([^"]+)" id="export-zip"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no zip link on the usage page:\n%s", page)
+	}
+	link := html.UnescapeString(m[1] + m[2])
+	req, _ := http.NewRequest(http.MethodGet, h.url+link, nil)
+	res, err := c.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "application/zip" {
+		t.Fatalf("zip export: %d %s\n%s", res.StatusCode, res.Header.Get("Content-Type"), body)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(body), int64(len(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{}
+	for _, f := range zr.File {
+		rc, _ := f.Open()
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		files[f.Name] = string(b)
+	}
+	csvName := "PSTN.calls." + time.Now().UTC().Format("2006-01-02") + ".csv"
+	if !strings.Contains(files["parameters.json"], `"user": "alice"`) && !strings.Contains(files["parameters.json"], `"user":"alice"`) {
+		t.Errorf("parameters.json lacks the user filter:\n%s", files["parameters.json"])
+	}
+	rows := strings.Split(strings.TrimSpace(files[csvName]), "\n")
+	if len(rows) != 3 || !strings.HasPrefix(rows[0], "UsageId,Call ID") || strings.Contains(files[csvName], "Bob Baker") {
+		t.Fatalf("%s: want the header and alice's 2 calls, got %d lines (files %v):\n%s", csvName, len(rows), len(files), files[csvName])
+	}
+	if code, body, _ := c.get("/ui/reports/usage/export?format=xlsx"); code != 200 || !strings.HasPrefix(body, "PK") {
+		t.Fatalf("xlsx export: %d", code)
+	}
+	if code, body, _ := c.get("/ui/reports/usage/export?format=zip&from=yesterday"); code != 422 || !strings.Contains(body, "not a date") {
+		t.Fatalf("bad export filter: %d\n%s", code, body)
+	}
+	if code, _, _ := c.get("/ui/reports/usage/export?format=pdf"); code != 422 {
+		t.Fatalf("unknown export format: %d", code)
 	}
 }
