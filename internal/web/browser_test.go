@@ -1,15 +1,18 @@
 package web_test
 
 import (
+	"archive/zip"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
 	"github.com/commcredits/commcredits/internal/payer"
@@ -284,6 +287,31 @@ func TestBrowser(t *testing.T) {
 	b.contains("#usage-summary", fmt.Sprintf("%d calls", len(mustUsage(t, h))))
 	b.contains("#usage", "Bob Baker")
 	b.screenshot("report-usage")
+	// Export the report and open the downloaded zip.
+	dl := t.TempDir()
+	b.run("allow downloads", cdpbrowser.SetDownloadBehavior(cdpbrowser.SetDownloadBehaviorBehaviorAllow).WithDownloadPath(dl))
+	b.run("export zip", chromedp.Click("#export-zip", chromedp.ByQuery))
+	var zipPath string
+	for deadline := time.Now().Add(20 * time.Second); zipPath == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if m, _ := filepath.Glob(filepath.Join(dl, "*.zip")); len(m) == 1 {
+			zipPath = m[0]
+		}
+	}
+	if zipPath == "" {
+		t.Fatal("the zip export was not downloaded within 20s")
+	}
+	zr, err := zip.OpenReader(zipPath)
+	if err != nil {
+		t.Fatalf("open the downloaded export: %v", err)
+	}
+	var names []string
+	for _, f := range zr.File {
+		names = append(names, f.Name)
+	}
+	zr.Close()
+	if len(names) != 2 || !slices.Contains(names, "parameters.json") || !slices.Contains(names, "PSTN.calls."+time.Now().UTC().Format("2006-01-02")+".csv") {
+		t.Fatalf("downloaded export holds %v", names)
+	}
 	b.open("/ui/reports/pools")
 	b.contains("#pools", "MCOPSTN1")
 	b.screenshot("report-pools")
