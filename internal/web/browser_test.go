@@ -84,7 +84,11 @@ func newBrowser(t *testing.T, h *harness) *browser {
 	if err := chromedp.Run(ctx); err != nil {
 		t.Fatalf("start Chromium: %v", err)
 	}
+	// The screenshots of this run only: the numbering changes when pages are added.
 	dir := filepath.Join("..", "..", "artifacts", "screenshots")
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
