@@ -284,6 +284,9 @@ func serveRechargesAndNotifies(t *testing.T, dsn string) {
 	if len(got) != 1 || got[0].Data.Amount != "50.00" || got[0].Tenant.Name != "Acme Ltd" || hooks.bad != 0 {
 		t.Fatalf("webhooks: %+v (bad %d); want one recharge_succeeded of 50.00 for Acme Ltd", got, hooks.bad)
 	}
+	// The web UI shows the delivery and resends it: the receiver gets the event again.
+	checkWebhooksPage(t, s.base, st, fundTenant, "erp")
+	waitFor(t, "the resent webhook", 30*time.Second, func() bool { return len(hooks.of(notify.RechargeSucceeded)) == 2 })
 	s.stop()
 	select {
 	case code := <-s.code:

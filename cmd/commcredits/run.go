@@ -20,12 +20,14 @@ import (
 	"github.com/commcredits/commcredits/internal/demo"
 	"github.com/commcredits/commcredits/internal/metrics"
 	"github.com/commcredits/commcredits/internal/plans"
+	"github.com/commcredits/commcredits/internal/notify"
 	"github.com/commcredits/commcredits/internal/rating"
 	"github.com/commcredits/commcredits/internal/rest"
 	"github.com/commcredits/commcredits/internal/scenario"
 	"github.com/commcredits/commcredits/internal/service"
 	"github.com/commcredits/commcredits/internal/store"
 	"github.com/commcredits/commcredits/internal/tenant"
+	"github.com/commcredits/commcredits/internal/web"
 	"github.com/commcredits/commcredits/internal/writer"
 )
 
@@ -50,6 +52,7 @@ const (
 	envBurst    = "COMMCREDITS_RATE_BURST"
 	envMaxBody  = "COMMCREDITS_MAX_BODY"
 	envMaxUp    = "COMMCREDITS_MAX_UPLOAD"
+	envBaseURL  = "COMMCREDITS_BASE_URL"
 )
 
 const defaultAddr = "127.0.0.1:8080"
@@ -57,6 +60,7 @@ const defaultAddr = "127.0.0.1:8080"
 // hooks lets tests observe and steer run without globals.
 type hooks struct {
 	getenv    func(string) string // default os.Getenv
+	stdin     io.Reader           // default os.Stdin
 	listening func(net.Addr)      // called once serve is accepting
 	now       func() time.Time    // the reports' clock; default time.Now
 }
@@ -69,6 +73,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, h hooks) int {
 	if h.getenv == nil {
 		h.getenv = os.Getenv
+	}
+	if h.stdin == nil {
+		h.stdin = os.Stdin
 	}
 	if len(args) == 0 {
 		usage(stderr)
@@ -102,6 +109,8 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, h hoo
 		return cmdNumber(ctx, rest, stdout, stderr, h)
 	case "call":
 		return cmdCall(ctx, rest, stdout, stderr, h)
+	case "account":
+		return cmdAccount(ctx, rest, stdout, stderr, h)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "commcredits %s\n", versionString())
 		return exitOK
@@ -137,6 +146,7 @@ tables by default, --json for the API's JSON:
   number    number list|acquire|assign|unassign|release
   credits   credits balance|lots|entries|add|auto-recharge show|set|off|payment-method show|set
   call      call authorize|settle|release
+  account   account create|link|list: web sign-in accounts (docs/web.md)
 
   version   print the version
   help      show this help
@@ -225,6 +235,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, h ho
 	dsn := fs.String("db", envOr(h, envDB, db.DefaultDSN), "database DSN (env "+envDB+")")
 	logLevel := fs.String("log-level", envOr(h, envLogLevel, "info"), "log level (env "+envLogLevel+")")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 15*time.Second, "how long to drain requests and in-flight work on SIGINT/SIGTERM")
+	baseURL := fs.String("base-url", envOr(h, envBaseURL, ""), "public address of the web UI, for sign-in links (env "+envBaseURL+"; default the request's host)")
+	insecureCookies := fs.Bool("insecure-cookies", false, "send session cookies over plain HTTP (only behind a TLS proxy that rewrites nothing, or on a trusted network)")
 	fundingCfg := fundingFlags(fs, h)
 	demoFlag := fs.Bool("demo", envOr(h, envDemo, "") == "1" || envOr(h, envDemo, "") == "true", "seed a demo tenant (idempotent) and print its URLs and keys (env "+envDemo+"=1)")
 	opKey := fs.String("operator-key", envOr(h, envOpKey, ""), "register this secret (cc_live_…, at least 32 characters) as an operator key (env "+envOpKey+")")
@@ -321,6 +333,31 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, h ho
 		return exitError
 	}
 	srv.OnShutdown("jobs", fl.Stop)
+	// The web UI: sign-in links by email when an SMTP relay is configured, logged otherwise.
+	stop := func() {
+		_ = fl.Stop(ctx)
+		_ = w.Close()
+		d.Close()
+	}
+	var links web.LinkSender
+	if fcfg.SMTP.Host != "" {
+		mailer, err := notify.NewSMTPSender(fcfg.SMTP)
+		if err != nil {
+			log.Error("cannot start: smtp", "err", err)
+			stop()
+			return exitError
+		}
+		links = web.MailLinks{Mailer: mailer}
+	}
+	ui, err := web.New(web.Deps{DB: d, Store: st, Writer: w, Env: env, Logger: log, BaseURL: *baseURL,
+		InsecureCookies: *insecureCookies, Links: links, Webhooks: web.JobsWebhooks{Store: st, Jobs: fl.Jobs}})
+	if err != nil {
+		log.Error("cannot start: web", "err", err)
+		stop()
+		return exitError
+	}
+	ui.Mount(srv)
+	go sweepSessions(ctx, ui.Accounts(), time.Hour, log)
 
 	log.Info("listening", "addr", ln.Addr().String(), "version", version)
 	if h.listening != nil {

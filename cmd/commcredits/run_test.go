@@ -124,6 +124,13 @@ func checkServing(t *testing.T, s *served, kind string) {
 	if code, _ := httpGet(t, s.base+"/readyz"); code != 200 {
 		t.Errorf("/readyz = %d", code)
 	}
+	// The web UI is mounted: the sign-in page and its embedded assets.
+	if code, body := httpGet(t, s.base+"/ui/signin"); code != 200 || !strings.Contains(body, `action="/ui/signin"`) {
+		t.Errorf("/ui/signin = %d", code)
+	}
+	if code, body := httpGet(t, s.base+"/ui/static/app.css"); code != 200 || !strings.Contains(body, "--accent") {
+		t.Errorf("/ui/static/app.css = %d", code)
+	}
 	code, body = httpGet(t, s.base+"/metrics")
 	if code != 200 {
 		t.Fatalf("/metrics = %d", code)
