@@ -39,6 +39,14 @@ func TestServeDemo(t *testing.T) {
 		if res.StatusCode != 200 {
 			t.Fatalf("credits with the printed admin key: %d", res.StatusCode)
 		}
+		// The printed web sign-in link opens the confirmation page (a GET does not use it up).
+		link := regexp.MustCompile(`Web UI\s+(\S+)`).FindStringSubmatch(text)
+		if link == nil || !strings.HasPrefix(link[1], s.base+"/ui/") {
+			t.Fatalf("run %d: no web sign-in link in:\n%s", run, text)
+		}
+		if code, body := httpGet(t, link[1]); code != 200 || !strings.Contains(body, "Sign in") {
+			t.Fatalf("sign-in link %s: %d\n%s", link[1], code, body)
+		}
 		code, body := httpGet(t, s.base+"/metrics")
 		for _, want := range []string{`route="GET /v1/tenants/{tenant}/credits"`, "commcredits_calls_open 0", `commcredits_lots{source=`} {
 			if code != 200 || !strings.Contains(body, want) {

@@ -316,7 +316,15 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, h ho
 			d.Close()
 			return exitError
 		}
-		printDemo(stdout, "http://"+ln.Addr().String(), res)
+		base := "http://" + ln.Addr().String()
+		link, err := demoSignIn(ctx, d, res.Tenant, base)
+		if err != nil {
+			log.Error("cannot start: demo sign-in", "err", err)
+			w.Close()
+			d.Close()
+			return exitError
+		}
+		printDemo(stdout, base, res, link)
 	}
 	// Calls, reservations and lots that fall due are applied within seconds even for
 	// tenants that send nothing.
@@ -463,9 +471,11 @@ func envFloat(h hooks, key string, def float64) float64 {
 	return def
 }
 
-func printDemo(w io.Writer, base string, r demo.Result) {
+func printDemo(w io.Writer, base string, r demo.Result, signIn string) {
 	fmt.Fprintf(w, `Commcredits demo is running.
 
+  Web UI         %[7]s
+                 (one-time sign-in link of %[8]s, tenant_admin of %[2]s)
   API docs       %[1]s/docs
   OpenAPI        %[1]s/openapi.json
   Health         %[1]s/healthz   %[1]s/readyz   %[1]s/metrics
@@ -482,7 +492,24 @@ These keys are shown once; each start with --demo issues new ones. Try:
     -d '{"call_id":"try-1","call_type":"user_out","principal":"alice","caller":"+12025550101","callee":"+14155550199"}' \
     %[1]s/v1/tenants/%[2]s/calls/authorize
 
-`, base, r.Tenant, strings.Join(r.Users, ", "), r.OperatorKey, r.AdminKey, r.SwitchKey)
+`, base, r.Tenant, strings.Join(r.Users, ", "), r.OperatorKey, r.AdminKey, r.SwitchKey, signIn, demoAdminEmail)
+}
+
+// demoAdminEmail is the demo tenant's web sign-in account.
+const demoAdminEmail = "admin@contoso.example"
+
+// demoSignIn makes sure the demo tenant has a web admin account and returns a fresh
+// one-time sign-in link for it.
+func demoSignIn(ctx context.Context, d *db.DB, tenantID, base string) (string, error) {
+	acc := web.NewAccounts(d, time.Now)
+	if _, err := acc.Create(ctx, demoAdminEmail, "", web.RoleTenantAdmin, tenantID); err != nil && !errors.Is(err, web.ErrAccountExists) {
+		return "", err
+	}
+	t, _, err := acc.NewLink(ctx, demoAdminEmail)
+	if err != nil {
+		return "", err
+	}
+	return web.LinkURL(base, t), nil
 }
 
 // reloadRateCards adds card versions stored by other processes until ctx ends.
