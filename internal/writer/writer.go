@@ -351,7 +351,7 @@ func (sh *shard) apply(ctx context.Context, tx store.Tx, batch []*request, looku
 		m.add(&eff)
 		r.res, r.err = res, err
 		if err == nil && r.key != "" {
-			body, err := json.Marshal(res.Record())
+			body, err := encodeRecord(res)
 			if err != nil {
 				return order, fmt.Errorf("result of %q: %w", r.key, err)
 			}
@@ -445,8 +445,8 @@ func replay(rec store.CommandRecord, hash []byte) (Result, error) {
 	if string(rec.Hash) != string(hash) {
 		return Result{}, fmt.Errorf("%w: key %q was used for %s", ErrIdempotencyMismatch, rec.Key, rec.Kind)
 	}
-	var r Result
-	if err := json.Unmarshal(rec.Result, &r); err != nil {
+	r, err := decodeRecord(rec.Result)
+	if err != nil {
 		return Result{}, fmt.Errorf("stored result of %q: %w", rec.Key, err)
 	}
 	r.Replayed = true
