@@ -23,11 +23,11 @@ type compactRecord struct {
 	// Settle: a settlement; Priced: a priced CDR (with its CDR's tenant, call id and leg).
 	Settle *compactSettlement `json:"s,omitempty"`
 	Priced *compactSettlement `json:"p,omitempty"`
-	Tenant string            `json:"t,omitempty"`
-	CallID string            `json:"c,omitempty"`
-	Leg    string            `json:"l,omitempty"`
-	Free   bool              `json:"f,omitempty"`
-	Review charging.Reason   `json:"r,omitempty"`
+	Tenant string             `json:"t,omitempty"`
+	CallID string             `json:"c,omitempty"`
+	Leg    string             `json:"l,omitempty"`
+	Free   bool               `json:"f,omitempty"`
+	Review charging.Reason    `json:"r,omitempty"`
 
 	Balance   money.Amount `json:"b"`
 	Available money.Amount `json:"a"`

@@ -46,8 +46,8 @@ func TestRecordRoundTrip(t *testing.T) {
 			res.Settlement = &st
 		case 1:
 			res.Priced = &charging.Priced{Settlement: settlement(), FreeCall: rng.IntN(2) == 0,
-				Review: charging.Reason([]string{"", "no_rate", "pool_exhausted"}[rng.IntN(3)]),
-				CDR:    charging.CDR{Tenant: "t|1", CallID: "c\"" + string(rune('a'+i%26)), Leg: []string{"", "b"}[i%2], Duration: 7},
+				Review:        charging.Reason([]string{"", "no_rate", "pool_exhausted"}[rng.IntN(3)]),
+				CDR:           charging.CDR{Tenant: "t|1", CallID: "c\"" + string(rune('a'+i%26)), Leg: []string{"", "b"}[i%2], Duration: 7},
 				Authorization: charging.Authorization{Tenant: "t|1", MaxSeconds: 60}}
 		case 2:
 			res.Ledger = &ledger.Result{Charged: amt(), Balance: res.Balance, Available: res.Available,
