@@ -402,7 +402,10 @@ func loadAccount(ctx context.Context, q querier, tenant string) (*ledger.Account
 		return nil, 0, err
 	}
 	a.Reservations = map[string]*ledger.Reservation{}
-	rr, err := q.query(ctx, `SELECT id, amount, created_at, expires_at FROM reservations WHERE tenant_id = ?`, tenant)
+	// A call in progress keeps its reservation in its own row (migration 00009).
+	rr, err := q.query(ctx, `SELECT id, amount, created_at, expires_at FROM reservations WHERE tenant_id = ?
+		UNION ALL SELECT call_key, res_amount, res_created_at, res_expires_at FROM open_calls
+		WHERE tenant_id = ? AND res_expires_at <> 0`, tenant, tenant)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -561,6 +564,9 @@ func (t *sqlTx) Save(ctx context.Context, ms []*Mutation) error {
 				l.PurchasedAt.UnixNano(), l.ExpiresAt.UnixNano())
 		}
 		for _, r := range m.Reservations {
+			if m.State != nil && m.State.Calls[r.ID] != nil {
+				continue // held in the call's row (chargingStmts)
+			}
 			res = append(res, id, r.ID, int64(r.Amount), r.CreatedAt.UnixNano(), r.ExpiresAt.UnixNano())
 		}
 		for _, c := range m.Closed {

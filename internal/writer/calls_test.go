@@ -209,3 +209,58 @@ func BenchmarkAuthorize(b *testing.B) {
 		})
 	}
 }
+
+// An open call keeps its ledger reservation in its own row: the account read back (after a
+// restart) has it, an extension and a raw ledger reservation next to it are kept apart, the
+// tenant is due when the hold's TTL passes, and settling removes it.
+func TestCallHoldsItsReservation(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dsn string, s *store.SQL) {
+		env := callEnv(t)
+		w := writer.New(s, newClock(0), writer.Config{Env: env})
+		callTenant(t, s, w, 5000)
+		auth := uae("held")
+		auth.InitialSeconds = 60
+		r, err := w.Submit(ctx, "tenant-000", "", auth)
+		if err != nil || !r.Authorization.Allowed || r.Authorization.Reserve <= 0 {
+			t.Fatalf("authorize: %+v %v", r.Authorization, err)
+		}
+		reserve := r.Authorization.Reserve
+		ext, err := w.Submit(ctx, "tenant-000", "ext-1", tenant.Extend{CallID: "held", Seconds: 60})
+		if err != nil || !ext.Extension.Allowed || ext.Extension.AddReserve <= 0 {
+			t.Fatalf("extend: %+v %v", ext.Extension, err)
+		}
+		reserve += ext.Extension.AddReserve
+		if _, err := w.Submit(ctx, "tenant-000", "raw", ledger.Reserve{ID: "raw-hold", Amount: 7, TTL: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+
+		s2 := storetest.Open(t, dsn)
+		a, err := s2.Account(ctx, "tenant-000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		held, raw := a.Reservations["held/"], a.Reservations["raw-hold"]
+		if len(a.Reservations) != 2 || held == nil || held.Amount != reserve || raw == nil || raw.Amount != 7 || a.Reserved != reserve+7 {
+			t.Fatalf("reservations after restart: %+v reserved %d, want held/ %d and raw-hold 7", a.Reservations, a.Reserved, reserve)
+		}
+		if due, err := s2.DueTenants(ctx, held.ExpiresAt.Add(-time.Second)); err != nil || len(due) != 0 {
+			t.Fatalf("due before the TTL: %v %v", due, err)
+		}
+		if due, err := s2.DueTenants(ctx, held.ExpiresAt); err != nil || len(due) != 1 {
+			t.Fatalf("due at the TTL: %v %v", due, err)
+		}
+		w2 := writer.New(s2, newClock(0), writer.Config{Env: env})
+		defer w2.Close()
+		if _, err := w2.Submit(ctx, "tenant-000", "", tenant.Settle{CallID: "held", Seconds: 30}); err != nil {
+			t.Fatal(err)
+		}
+		a, err = s2.Account(ctx, "tenant-000")
+		if err != nil || len(a.Reservations) != 1 || a.Reservations["raw-hold"] == nil || a.Reserved != 7 {
+			t.Fatalf("after settle: %+v %v", a, err)
+		}
+		if err := ledger.Check(a); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
