@@ -99,15 +99,12 @@ func chargingStmts(stmts []stmt, m *Mutation) ([]stmt, error) {
 			closed = append(closed, id, key)
 			continue
 		}
-		body, err := json.Marshal(c)
-		if err != nil {
-			return nil, fmt.Errorf("call %q: %w", key, err)
-		}
+		body := encodeCall(c)
 		var amt, created, expires int64
 		if r := m.Account.Reservations[key]; r != nil {
 			amt, created, expires = int64(r.Amount), r.CreatedAt.UnixNano(), r.ExpiresAt.UnixNano()
 		}
-		calls = append(calls, id, key, string(body), c.ExpiresAt.UnixNano(), amt, created, expires)
+		calls = append(calls, id, key, body, c.ExpiresAt.UnixNano(), amt, created, expires)
 	}
 	for _, u := range m.Usage {
 		intl := int64(0)
@@ -226,8 +223,8 @@ func loadCharging(ctx context.Context, q querier, id string, since plans.Month) 
 			if err := r.Scan(&body); err != nil {
 				return err
 			}
-			c := &tenant.Call{}
-			if err := json.Unmarshal([]byte(body), c); err != nil {
+			c, err := decodeCall(body)
+			if err != nil {
 				return fmt.Errorf("open call of %q: %w", id, err)
 			}
 			calls = append(calls, c)
