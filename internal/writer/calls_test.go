@@ -1,6 +1,7 @@
 package writer_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -261,6 +262,56 @@ func TestCallHoldsItsReservation(t *testing.T) {
 		}
 		if err := ledger.Check(a); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// SubmitBatch answers each item as Submit would: a CDR twice in one batch is booked once and
+// replayed once, an unknown tenant and a missing key fail alone.
+func TestSubmitBatch(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dsn string, s *store.SQL) {
+		w := writer.New(s, newClock(0), writer.Config{Env: callEnv(t)})
+		defer w.Close()
+		callTenant(t, s, w, 5000)
+		cdr := charging.CDR{Tenant: "tenant-000", CallID: "b1", CallType: payer.UserOut, Principal: "alice",
+			Caller: "+442071838750", Callee: "+971501234567", Start: t0, Duration: 60}
+		other := cdr
+		other.CallID = "b2"
+		out := w.SubmitBatch(ctx, []writer.Item{
+			{Tenant: "tenant-000", Cmd: tenant.PostCDR{CDR: cdr}},
+			{Tenant: "tenant-000", Cmd: tenant.PostCDR{CDR: cdr}},
+			{Tenant: "nobody", Cmd: tenant.PostCDR{CDR: other}},
+			{Tenant: "tenant-000", Cmd: ledger.Fund{Amount: 1, Source: "purchase"}},
+			{Tenant: "tenant-000", Cmd: tenant.PostCDR{CDR: other}},
+		})
+		if len(out) != 5 {
+			t.Fatalf("%d outcomes", len(out))
+		}
+		if o := out[0]; o.Err != nil || o.Result.Replayed || o.Result.Priced == nil || o.Result.Priced.Settlement.Charge != 40 {
+			t.Fatalf("first: %+v %v", o.Result, o.Err)
+		}
+		if o := out[1]; o.Err != nil || !o.Result.Replayed || o.Result.Priced == nil || o.Result.Priced.Settlement.Charge != 40 {
+			t.Fatalf("duplicate: %+v %v", o.Result, o.Err)
+		}
+		if !errors.Is(out[2].Err, store.ErrNotFound) {
+			t.Fatalf("unknown tenant: %v", out[2].Err)
+		}
+		if !errors.Is(out[3].Err, writer.ErrMissingKey) {
+			t.Fatalf("missing key: %v", out[3].Err)
+		}
+		if o := out[4]; o.Err != nil || o.Result.Replayed || o.Result.Balance != 5000-80 {
+			t.Fatalf("second cdr: %+v %v", o.Result, o.Err)
+		}
+		a, err := s.Account(ctx, "tenant-000")
+		if err != nil || a.Balance != 5000-80 {
+			t.Fatalf("account %+v %v", a, err)
+		}
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		for _, o := range w.SubmitBatch(cancelled, []writer.Item{{Tenant: "tenant-000", Cmd: tenant.PostCDR{CDR: cdr}}}) {
+			if o.Err == nil && !o.Result.Replayed {
+				t.Fatalf("cancelled batch booked again: %+v", o.Result)
+			}
 		}
 	})
 }
