@@ -1,8 +1,10 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"time"
@@ -72,30 +74,73 @@ func PopulateWorkload(ctx context.Context, s store.Store, w Submitter, ids []str
 // exponential around 3 minutes up to 2 hours; PAYG calls to the UAE and the UK, Calling Plan
 // calls in the US, and 2 % to Japan, which has no rate (FREECALL).
 func WorkloadCDRs(n int, tenants []string, prefix string, seed uint64) []charging.CDR {
-	rng := rand.New(rand.NewPCG(seed, 2))
+	g := newWorkloadGen(tenants, prefix, seed)
 	out := make([]charging.CDR, n)
 	for i := range out {
-		id := tenants[0]
-		if len(tenants) > 1 && rng.Float64() >= 0.3 {
-			id = tenants[1+rng.IntN(len(tenants)-1)]
-		}
-		c := charging.CDR{Tenant: id, CallID: fmt.Sprintf("%s-%07d", prefix, i), CallType: payer.UserOut,
-			Start: WorkloadMonth.Add(time.Duration(rng.Int64N(int64(29 * 24 * time.Hour)))).Truncate(time.Second)}
-		switch r := rng.IntN(100); {
-		case r < 2:
-			c.Principal, c.Caller, c.Callee = "alice", "+442071838750", "+81312345678"
-		case r < 30:
-			c.Principal, c.Caller, c.Callee = "alice", "+442071838750", "+971501234567"
-		case r < 55:
-			c.Principal, c.Caller, c.Callee = "alice", "+442071838750", "+442079460000"
-		default:
-			c.Principal, c.Caller, c.Callee = "bob", "+12025550100", "+12125550199"
-		}
-		if rng.IntN(100) >= 15 {
-			c.Duration = min(7200, 1+int64(-180*math.Log(1-rng.Float64())))
-		}
-		c.End = c.Start.Add(time.Duration(c.Duration) * time.Second)
-		out[i] = c
+		out[i] = g.next()
 	}
 	return out
+}
+
+// WriteWorkloadCSV writes the CSV of WorkloadCDRs(n, tenants, prefix, seed) to w, a few
+// thousand records at a time, so that a large file never has to be held in memory.
+func WriteWorkloadCSV(w io.Writer, n int, tenants []string, prefix string, seed uint64) error {
+	g := newWorkloadGen(tenants, prefix, seed)
+	chunk := make([]charging.CDR, 0, 4096)
+	var buf bytes.Buffer
+	for done := 0; done < n; {
+		chunk = chunk[:0]
+		for ; len(chunk) < cap(chunk) && done < n; done++ {
+			chunk = append(chunk, g.next())
+		}
+		buf.Reset()
+		if err := charging.FormatCSV(&buf, chunk); err != nil {
+			return err
+		}
+		b := buf.Bytes()
+		if done > len(chunk) { // the header only once
+			b = b[bytes.IndexByte(b, '\n')+1:]
+		}
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type workloadGen struct {
+	rng     *rand.Rand
+	tenants []string
+	prefix  string
+	i       int
+}
+
+func newWorkloadGen(tenants []string, prefix string, seed uint64) *workloadGen {
+	return &workloadGen{rng: rand.New(rand.NewPCG(seed, 2)), tenants: tenants, prefix: prefix}
+}
+
+func (g *workloadGen) next() charging.CDR {
+	rng, tenants := g.rng, g.tenants
+	id := tenants[0]
+	if len(tenants) > 1 && rng.Float64() >= 0.3 {
+		id = tenants[1+rng.IntN(len(tenants)-1)]
+	}
+	c := charging.CDR{Tenant: id, CallID: fmt.Sprintf("%s-%07d", g.prefix, g.i), CallType: payer.UserOut,
+		Start: WorkloadMonth.Add(time.Duration(rng.Int64N(int64(29 * 24 * time.Hour)))).Truncate(time.Second)}
+	g.i++
+	switch r := rng.IntN(100); {
+	case r < 2:
+		c.Principal, c.Caller, c.Callee = "alice", "+442071838750", "+81312345678"
+	case r < 30:
+		c.Principal, c.Caller, c.Callee = "alice", "+442071838750", "+971501234567"
+	case r < 55:
+		c.Principal, c.Caller, c.Callee = "alice", "+442071838750", "+442079460000"
+	default:
+		c.Principal, c.Caller, c.Callee = "bob", "+12025550100", "+12125550199"
+	}
+	if rng.IntN(100) >= 15 {
+		c.Duration = min(7200, 1+int64(-180*math.Log(1-rng.Float64())))
+	}
+	c.End = c.Start.Add(time.Duration(c.Duration) * time.Second)
+	return c
 }
