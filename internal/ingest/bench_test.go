@@ -1,10 +1,10 @@
 package ingest_test
 
 import (
-	"io"
-	"path/filepath"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
