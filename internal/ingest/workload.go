@@ -58,9 +58,10 @@ func PopulateWorkload(ctx context.Context, s store.Store, w Submitter, ids []str
 			if err == nil {
 				break
 			}
-			if attempt == 20 || !s.Retryable(err) {
+			if attempt == 50 || !s.Retryable(err) {
 				return err
 			}
+			time.Sleep(time.Duration(rand.Int64N(int64(attempt) * int64(time.Millisecond))))
 		}
 		for j, u := range []directory.User{
 			{ID: "alice", DisplayName: "Alice", Kind: directory.KindUser, UsageLocation: "GB", Licences: []string{"MCOEV", "MCOPSTN_PAYG", "MCOPSTNPP"}},
