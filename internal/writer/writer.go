@@ -254,7 +254,8 @@ send:
 		case <-ctx.Done():
 			for _, r := range reqs[i:] {
 				if r != nil {
-					g.finish() // never sent: its share of the group is done
+					r.err = ctx.Err() // never sent
+					g.finish()
 				}
 			}
 			break send
