@@ -10,6 +10,7 @@ import (
 	"github.com/commcredits/commcredits/internal/money"
 	"github.com/commcredits/commcredits/internal/plans"
 	"github.com/commcredits/commcredits/internal/rating"
+	"github.com/commcredits/commcredits/internal/recharge"
 	"github.com/commcredits/commcredits/internal/tenant"
 )
 
@@ -53,8 +54,8 @@ var chargingTexts = func() (t [chargingKinds - batchKinds][len(chunks)]string) {
 	return t
 }()
 
-const upsertRechargeState = `INSERT INTO recharge_state (tenant_id, body) VALUES (?, ?)
-	ON CONFLICT (tenant_id) DO UPDATE SET body = excluded.body`
+const upsertRechargeState = `INSERT INTO recharge_state (tenant_id, body, next_notice) VALUES (?, ?, ?)
+	ON CONFLICT (tenant_id) DO UPDATE SET body = excluded.body, next_notice = excluded.next_notice`
 
 func init() {
 	for k := range chargingTexts {
@@ -144,7 +145,11 @@ func chargingStmts(stmts []stmt, m *Mutation) ([]stmt, error) {
 		if err != nil {
 			return nil, fmt.Errorf("recharge state: %w", err)
 		}
-		stmts = append(stmts, stmt{upsertRechargeState, []any{id, string(body)}})
+		next := int64(0)
+		if t := s.Recharge.NextNotice; !t.IsZero() {
+			next = t.UnixNano()
+		}
+		stmts = append(stmts, stmt{upsertRechargeState, []any{id, string(body), next}})
 	}
 	for _, p := range []struct {
 		k    batchKind
@@ -157,7 +162,7 @@ func chargingStmts(stmts []stmt, m *Mutation) ([]stmt, error) {
 	} {
 		stmts = chunked(stmts, p.k, p.cols, p.args)
 	}
-	return stmts, nil
+	return receiptStmts(stmts, m), nil
 }
 
 // cardRef writes a rate card row reference as the usage report does: "outbound/USD/v3#12".
@@ -277,30 +282,40 @@ func loadState(ctx context.Context, q querier, id string, now time.Time) (*tenan
 		return nil, 0, err
 	}
 	st := tenant.Restore(a, d, usage, spend, calls, blocks)
-	err = each(ctx, q, `SELECT body FROM recharge_state WHERE tenant_id = ?`, []any{id}, func(r rows) error {
-		var body string
-		if err := r.Scan(&body); err != nil {
-			return err
-		}
-		return json.Unmarshal([]byte(body), st.Recharge)
-	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("recharge state of %q: %w", id, err)
+	if err := loadRecharge(ctx, q, id, st.Recharge); err != nil {
+		return nil, 0, err
 	}
 	// The balance the policy saw last is the account's: every change it saw came from it.
 	st.Recharge.Balance, st.Recharge.Available = a.Balance, a.Available()
 	return st, version, nil
 }
 
+// loadRecharge reads a tenant's auto-recharge state into st; without a row st is unchanged.
+func loadRecharge(ctx context.Context, q querier, id string, st *recharge.State) error {
+	err := each(ctx, q, `SELECT body FROM recharge_state WHERE tenant_id = ?`, []any{id}, func(r rows) error {
+		var body string
+		if err := r.Scan(&body); err != nil {
+			return err
+		}
+		return json.Unmarshal([]byte(body), st)
+	})
+	if err != nil {
+		return fmt.Errorf("recharge state of %q: %w", id, err)
+	}
+	return nil
+}
+
 // DueTenants lists the tenants with something due by now: a call in progress, a
-// reservation or a lot with money left past its time. A Tick applies it.
+// reservation or a lot with money left past its time, or a notice (funds or card
+// expiring) whose time has come. A Tick applies it.
 func (s *SQL) DueTenants(ctx context.Context, now time.Time) ([]string, error) {
 	var ids []string
 	at := now.UnixNano()
 	err := each(ctx, s.read, `SELECT tenant_id FROM open_calls WHERE expires_at <= ?
 		UNION SELECT tenant_id FROM reservations WHERE expires_at <= ?
 		UNION SELECT tenant_id FROM open_calls WHERE res_expires_at <> 0 AND res_expires_at <= ?
-		UNION SELECT tenant_id FROM lots WHERE remaining > 0 AND expires_at <= ?`, []any{at, at, at, at}, func(r rows) error {
+		UNION SELECT tenant_id FROM lots WHERE remaining > 0 AND expires_at <= ?
+		UNION SELECT tenant_id FROM recharge_state WHERE next_notice > 0 AND next_notice <= ?`, []any{at, at, at, at, at}, func(r rows) error {
 		var id string
 		if err := r.Scan(&id); err != nil {
 			return err
