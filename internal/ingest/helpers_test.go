@@ -10,7 +10,7 @@ import (
 
 	"github.com/commcredits/commcredits/internal/charging"
 	"github.com/commcredits/commcredits/internal/db"
-	"github.com/commcredits/commcredits/internal/directory"
+	"github.com/commcredits/commcredits/internal/ingest"
 	"github.com/commcredits/commcredits/internal/ledger"
 	"github.com/commcredits/commcredits/internal/money"
 	"github.com/commcredits/commcredits/internal/payer"
@@ -73,23 +73,7 @@ func populate(t testing.TB, s store.Store, w *writer.Writer, n int, funds money.
 
 // populateIDs creates the tenants ids with users alice and bob, funded with funds.
 func populateIDs(s store.Store, w *writer.Writer, ids []string, funds money.Amount) error {
-	for _, id := range ids {
-		if err := s.CreateTenant(bg, store.Tenant{ID: id, Name: id, Currency: usd, CreatedAt: march1}); err != nil {
-			return err
-		}
-		for j, u := range []directory.User{
-			{ID: "alice", DisplayName: "Alice", Kind: directory.KindUser, UsageLocation: "GB", Licences: []string{"MCOEV", "MCOPSTN_PAYG", "MCOPSTNPP"}},
-			{ID: "bob", DisplayName: "Bob", Kind: directory.KindUser, UsageLocation: "US", Licences: []string{"MCOEV", "MCOPSTN1", "MCOPSTNPP"}},
-		} {
-			if _, err := w.Submit(bg, id, fmt.Sprint("user-", j), directory.PutUser{User: u}); err != nil {
-				return err
-			}
-		}
-		if _, err := w.Submit(bg, id, "fund", ledger.Fund{Amount: funds, Source: "purchase"}); err != nil {
-			return err
-		}
-	}
-	return nil
+	return ingest.PopulateWorkload(bg, s, w, ids, funds)
 }
 
 // genCDRs makes n CDRs over tenants in random order of start (so out of order), durations

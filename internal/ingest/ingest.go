@@ -277,9 +277,37 @@ func (r *run) reject(seq int64, e LineError) {
 	r.mu.Unlock()
 }
 
+// BatchSubmitter is a Submitter that also takes many commands in one call
+// (writer.Writer.SubmitBatch); an import then sends records in batches of up to BatchSize.
+type BatchSubmitter interface {
+	Submitter
+	SubmitBatch(ctx context.Context, items []writer.Item) []writer.Outcome
+}
+
+// BatchSize is how many records one worker sends to a BatchSubmitter at once.
+const BatchSize = 256
+
 // submit books one record and accounts for it.
 func (r *run) submit(ctx context.Context, w Submitter, j *job) {
 	res, err := w.Submit(ctx, j.cdr.Tenant, "", tenant.PostCDR{CDR: j.cdr})
+	r.account(j, res, err)
+}
+
+// submitBatch books records in one call and accounts for each.
+func (r *run) submitBatch(ctx context.Context, w BatchSubmitter, jobs []*job, items []writer.Item) []writer.Item {
+	items = items[:0]
+	for _, j := range jobs {
+		items = append(items, writer.Item{Tenant: j.cdr.Tenant, Cmd: tenant.PostCDR{CDR: j.cdr}})
+	}
+	for i, o := range w.SubmitBatch(ctx, items) {
+		r.account(jobs[i], o.Result, o.Err)
+	}
+	clear(items)
+	return items
+}
+
+// account records the outcome of one record.
+func (r *run) account(j *job, res writer.Result, err error) {
 	if err != nil {
 		msg, ok := refusal(err)
 		if !ok {
@@ -381,14 +409,45 @@ func (r *run) pipeline(ctx context.Context, w Submitter, feed func(ctx context.C
 	r.cancel = cancel
 	jobs := make(chan *job, r.opts.InFlight)
 	var wg sync.WaitGroup
-	for range r.opts.InFlight {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range jobs {
-				r.submit(ctx, w, j)
-			}
-		}()
+	if bw, ok := w.(BatchSubmitter); ok {
+		// Workers of up to BatchSize records each, InFlight records in all: a worker takes
+		// what is waiting (at least one record) and sends it in one call.
+		size := min(BatchSize, r.opts.InFlight)
+		for range r.opts.InFlight / size {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				batch := make([]*job, 0, size)
+				var items []writer.Item
+				for j := range jobs {
+					batch = append(batch[:0], j)
+				fill:
+					for len(batch) < size {
+						select {
+						case j, ok := <-jobs:
+							if !ok {
+								break fill
+							}
+							batch = append(batch, j)
+						default:
+							break fill
+						}
+					}
+					items = r.submitBatch(ctx, bw, batch, items)
+					clear(batch)
+				}
+			}()
+		}
+	} else {
+		for range r.opts.InFlight {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := range jobs {
+					r.submit(ctx, w, j)
+				}
+			}()
+		}
 	}
 	stopTick := make(chan struct{})
 	tickDone := make(chan struct{})

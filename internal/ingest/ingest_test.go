@@ -406,3 +406,17 @@ func TestImportJSON(t *testing.T) {
 		}
 	})
 }
+
+// WriteWorkloadCSV writes, chunk by chunk, exactly the records of WorkloadCDRs.
+func TestWriteWorkloadCSV(t *testing.T) {
+	for _, n := range []int{1, 4096, 4097, 10000} {
+		var got bytes.Buffer
+		if err := ingest.WriteWorkloadCSV(&got, n, []string{"a", "b", "c"}, "p", 7); err != nil {
+			t.Fatal(err)
+		}
+		want := csvOf(t, ingest.WorkloadCDRs(n, []string{"a", "b", "c"}, "p", 7))
+		if !bytes.Equal(got.Bytes(), want) {
+			t.Fatalf("n=%d: %d bytes, want %d", n, got.Len(), len(want))
+		}
+	}
+}

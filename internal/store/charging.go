@@ -35,8 +35,10 @@ var chargingTexts = func() (t [chargingKinds - batchKinds][len(chunks)]string) {
 			` ON CONFLICT (tenant_id, month, kind, plan, country, user_id) DO UPDATE SET used = excluded.used, held = excluded.held`)
 		t[upsertSpend-batchKinds][i] = rowsText(`INSERT INTO user_spend (tenant_id, month, user_id, amount) VALUES `, 4, n,
 			` ON CONFLICT (tenant_id, month, user_id) DO UPDATE SET amount = excluded.amount`)
-		t[upsertCalls-batchKinds][i] = rowsText(`INSERT INTO open_calls (tenant_id, call_key, body, expires_at) VALUES `, 4, n,
-			` ON CONFLICT (tenant_id, call_key) DO UPDATE SET body = excluded.body, expires_at = excluded.expires_at`)
+		t[upsertCalls-batchKinds][i] = rowsText(`INSERT INTO open_calls (tenant_id, call_key, body, expires_at, res_amount,
+			res_created_at, res_expires_at) VALUES `, 7, n, ` ON CONFLICT (tenant_id, call_key) DO UPDATE SET body = excluded.body,
+			expires_at = excluded.expires_at, res_amount = excluded.res_amount, res_created_at = excluded.res_created_at,
+			res_expires_at = excluded.res_expires_at`)
 		t[deleteCalls-batchKinds][i] = rowsText(`DELETE FROM open_calls WHERE (tenant_id, call_key) IN (VALUES `, 2, n, `)`)
 		t[insertUsage-batchKinds][i] = rowsText(`INSERT INTO usage (tenant_id, call_id, leg, conference_id, user_location, user_id, upn,
 			display_name, caller_id, call_type, number_type, international, destination_dialed, destination_number, start_at,
@@ -79,17 +81,31 @@ func chargingStmts(stmts []stmt, m *Mutation) ([]stmt, error) {
 	for _, ref := range dedupe(m.Spend) {
 		spend = append(spend, id, string(ref.Month), ref.User, int64(s.Spend[ref]))
 	}
-	for _, key := range dedupe(m.Calls) {
+	// A call's row holds its ledger reservation: a reservation that changed rewrites the
+	// row of its call.
+	keys := m.Calls[:len(m.Calls):len(m.Calls)]
+	for _, r := range m.Reservations {
+		if s.Calls[r.ID] != nil {
+			keys = append(keys, r.ID)
+		}
+	}
+	for _, r := range m.Closed {
+		if s.Calls[r] != nil {
+			keys = append(keys, r)
+		}
+	}
+	for _, key := range dedupe(keys) {
 		c, open := s.Calls[key]
 		if !open {
 			closed = append(closed, id, key)
 			continue
 		}
-		body, err := json.Marshal(c)
-		if err != nil {
-			return nil, fmt.Errorf("call %q: %w", key, err)
+		body := encodeCall(c)
+		var amt, created, expires int64
+		if r := m.Account.Reservations[key]; r != nil {
+			amt, created, expires = int64(r.Amount), r.CreatedAt.UnixNano(), r.ExpiresAt.UnixNano()
 		}
-		calls = append(calls, id, key, string(body), c.ExpiresAt.UnixNano())
+		calls = append(calls, id, key, body, c.ExpiresAt.UnixNano(), amt, created, expires)
 	}
 	for _, u := range m.Usage {
 		intl := int64(0)
@@ -140,7 +156,7 @@ func chargingStmts(stmts []stmt, m *Mutation) ([]stmt, error) {
 		cols int
 		args []any
 	}{
-		{upsertPoolUsage, 8, pools}, {upsertSpend, 4, spend}, {deleteCalls, 2, closed}, {upsertCalls, 4, calls},
+		{upsertPoolUsage, 8, pools}, {upsertSpend, 4, spend}, {deleteCalls, 2, closed}, {upsertCalls, 7, calls},
 		{insertUsage, 24, usage}, {insertBlockEvents, 6, events}, {deleteBlockStates, 2, unblocked},
 		{upsertBlockStates, 4, blocked}, {insertRefusals, 8, refusals}, {insertOutbox, 5, outbox},
 	} {
@@ -212,8 +228,8 @@ func loadCharging(ctx context.Context, q querier, id string, since plans.Month) 
 			if err := r.Scan(&body); err != nil {
 				return err
 			}
-			c := &tenant.Call{}
-			if err := json.Unmarshal([]byte(body), c); err != nil {
+			c, err := decodeCall(body)
+			if err != nil {
 				return fmt.Errorf("open call of %q: %w", id, err)
 			}
 			calls = append(calls, c)
@@ -297,8 +313,9 @@ func (s *SQL) DueTenants(ctx context.Context, now time.Time) ([]string, error) {
 	at := now.UnixNano()
 	err := each(ctx, s.read, `SELECT tenant_id FROM open_calls WHERE expires_at <= ?
 		UNION SELECT tenant_id FROM reservations WHERE expires_at <= ?
+		UNION SELECT tenant_id FROM open_calls WHERE res_expires_at <> 0 AND res_expires_at <= ?
 		UNION SELECT tenant_id FROM lots WHERE remaining > 0 AND expires_at <= ?
-		UNION SELECT tenant_id FROM recharge_state WHERE next_notice > 0 AND next_notice <= ?`, []any{at, at, at, at}, func(r rows) error {
+		UNION SELECT tenant_id FROM recharge_state WHERE next_notice > 0 AND next_notice <= ?`, []any{at, at, at, at, at}, func(r rows) error {
 		var id string
 		if err := r.Scan(&id); err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -80,18 +81,62 @@ func (s sqlQ) stmt(q string) *sql.Stmt {
 // stmtCache holds the batch statements prepared on the SQLite write connection. They are
 // prepared once when the store opens: preparing inside a transaction would wait for the
 // one write connection the transaction itself holds.
+//
+// Other statements a write transaction runs (loading a tenant's state, creating a tenant)
+// are noted when first met and prepared after that transaction ends: loading a thousand
+// tenants parsed the same dozen queries each time.
 type stmtCache struct {
-	m map[string]*sql.Stmt // read-only after newStmtCache
+	mu      sync.RWMutex
+	m       map[string]*sql.Stmt
+	pending map[string]bool
 }
 
+// maxCachedStmts bounds the statements prepared on the fly.
+const maxCachedStmts = 1024
+
 func newStmtCache(d *sql.DB) *stmtCache {
-	c := &stmtCache{m: map[string]*sql.Stmt{}}
+	c := &stmtCache{m: map[string]*sql.Stmt{}, pending: map[string]bool{}}
 	for _, q := range prepared {
 		if st, err := d.Prepare(q); err == nil {
 			c.m[q] = st
 		}
 	}
 	return c
+}
+
+// preparePending prepares the statements noted since the last call; d's one connection must
+// not be held by the caller.
+func (c *stmtCache) preparePending(d *sql.DB) {
+	c.mu.RLock()
+	n := len(c.pending)
+	c.mu.RUnlock()
+	if n == 0 {
+		return
+	}
+	c.mu.Lock()
+	var qs []string
+	for q := range c.pending {
+		qs = append(qs, q)
+	}
+	clear(c.pending)
+	c.mu.Unlock()
+	// Prepare waits for the write connection, which another transaction may hold while it
+	// reads the cache: the lock is not held meanwhile.
+	for _, q := range qs {
+		st, err := d.Prepare(q)
+		if err != nil {
+			continue
+		}
+		c.mu.Lock()
+		if c.m[q] == nil && len(c.m) < maxCachedStmts {
+			c.m[q] = st
+			st = nil
+		}
+		c.mu.Unlock()
+		if st != nil {
+			_ = st.Close()
+		}
+	}
 }
 
 // prepared lists every statement text the write path runs; files of this package add
@@ -111,7 +156,19 @@ func rowsText(head string, cols, n int, tail string) string {
 	return head + strings.TrimSuffix(strings.Repeat(row+",", n), ",") + tail
 }
 
-func (c *stmtCache) get(q string) *sql.Stmt { return c.m[q] }
+func (c *stmtCache) get(q string) *sql.Stmt {
+	c.mu.RLock()
+	st := c.m[q]
+	c.mu.RUnlock()
+	if st == nil {
+		c.mu.Lock()
+		if len(c.m)+len(c.pending) < maxCachedStmts {
+			c.pending[q] = true
+		}
+		c.mu.Unlock()
+	}
+	return st
+}
 
 type sqlRows struct{ *sql.Rows }
 
@@ -233,6 +290,12 @@ func (s *SQL) WriteTx(ctx context.Context, fn func(Tx) error) error {
 		}
 		return tx.Commit(ctx)
 	}
+	err := s.sqliteTx(ctx, fn)
+	s.stmts.preparePending(s.d.Write())
+	return err
+}
+
+func (s *SQL) sqliteTx(ctx context.Context, fn func(Tx) error) error {
 	tx, err := s.d.Write().BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -406,7 +469,10 @@ func loadAccount(ctx context.Context, q querier, tenant string) (*ledger.Account
 		return nil, 0, err
 	}
 	a.Reservations = map[string]*ledger.Reservation{}
-	rr, err := q.query(ctx, `SELECT id, amount, created_at, expires_at FROM reservations WHERE tenant_id = ?`, tenant)
+	// A call in progress keeps its reservation in its own row (migration 00009).
+	rr, err := q.query(ctx, `SELECT id, amount, created_at, expires_at FROM reservations WHERE tenant_id = ?
+		UNION ALL SELECT call_key, res_amount, res_created_at, res_expires_at FROM open_calls
+		WHERE tenant_id = ? AND res_expires_at <> 0`, tenant, tenant)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -565,6 +631,9 @@ func (t *sqlTx) Save(ctx context.Context, ms []*Mutation) error {
 				l.PurchasedAt.UnixNano(), l.ExpiresAt.UnixNano())
 		}
 		for _, r := range m.Reservations {
+			if m.State != nil && m.State.Calls[r.ID] != nil {
+				continue // held in the call's row (chargingStmts)
+			}
 			res = append(res, id, r.ID, int64(r.Amount), r.CreatedAt.UnixNano(), r.ExpiresAt.UnixNano())
 		}
 		for _, c := range m.Closed {

@@ -1,6 +1,7 @@
 package writer_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -208,4 +209,114 @@ func BenchmarkAuthorize(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
 		})
 	}
+}
+
+// An open call keeps its ledger reservation in its own row: the account read back (after a
+// restart) has it, an extension and a raw ledger reservation next to it are kept apart, the
+// tenant is due when the hold's TTL passes, and settling removes it.
+func TestCallHoldsItsReservation(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dsn string, s *store.SQL) {
+		env := callEnv(t)
+		w := writer.New(s, newClock(0), writer.Config{Env: env})
+		callTenant(t, s, w, 5000)
+		auth := uae("held")
+		auth.InitialSeconds = 60
+		r, err := w.Submit(ctx, "tenant-000", "", auth)
+		if err != nil || !r.Authorization.Allowed || r.Authorization.Reserve <= 0 {
+			t.Fatalf("authorize: %+v %v", r.Authorization, err)
+		}
+		reserve := r.Authorization.Reserve
+		ext, err := w.Submit(ctx, "tenant-000", "ext-1", tenant.Extend{CallID: "held", Seconds: 60})
+		if err != nil || !ext.Extension.Allowed || ext.Extension.AddReserve <= 0 {
+			t.Fatalf("extend: %+v %v", ext.Extension, err)
+		}
+		reserve += ext.Extension.AddReserve
+		if _, err := w.Submit(ctx, "tenant-000", "raw", ledger.Reserve{ID: "raw-hold", Amount: 7, TTL: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+
+		s2 := storetest.Open(t, dsn)
+		a, err := s2.Account(ctx, "tenant-000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		held, raw := a.Reservations["held/"], a.Reservations["raw-hold"]
+		if len(a.Reservations) != 2 || held == nil || held.Amount != reserve || raw == nil || raw.Amount != 7 || a.Reserved != reserve+7 {
+			t.Fatalf("reservations after restart: %+v reserved %d, want held/ %d and raw-hold 7", a.Reservations, a.Reserved, reserve)
+		}
+		if due, err := s2.DueTenants(ctx, held.ExpiresAt.Add(-time.Second)); err != nil || len(due) != 0 {
+			t.Fatalf("due before the TTL: %v %v", due, err)
+		}
+		if due, err := s2.DueTenants(ctx, held.ExpiresAt); err != nil || len(due) != 1 {
+			t.Fatalf("due at the TTL: %v %v", due, err)
+		}
+		w2 := writer.New(s2, newClock(0), writer.Config{Env: env})
+		defer w2.Close()
+		if _, err := w2.Submit(ctx, "tenant-000", "", tenant.Settle{CallID: "held", Seconds: 30}); err != nil {
+			t.Fatal(err)
+		}
+		a, err = s2.Account(ctx, "tenant-000")
+		if err != nil || len(a.Reservations) != 1 || a.Reservations["raw-hold"] == nil || a.Reserved != 7 {
+			t.Fatalf("after settle: %+v %v", a, err)
+		}
+		if err := ledger.Check(a); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// SubmitBatch answers each item as Submit would: a CDR twice in one batch is booked once and
+// replayed once, an unknown tenant and a missing key fail alone.
+func TestSubmitBatch(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dsn string, s *store.SQL) {
+		w := writer.New(s, newClock(0), writer.Config{Env: callEnv(t)})
+		defer w.Close()
+		callTenant(t, s, w, 5000)
+		cdr := charging.CDR{Tenant: "tenant-000", CallID: "b1", CallType: payer.UserOut, Principal: "alice",
+			Caller: "+442071838750", Callee: "+971501234567", Start: t0, Duration: 60}
+		other := cdr
+		other.CallID = "b2"
+		out := w.SubmitBatch(ctx, []writer.Item{
+			{Tenant: "tenant-000", Cmd: tenant.PostCDR{CDR: cdr}},
+			{Tenant: "tenant-000", Cmd: tenant.PostCDR{CDR: cdr}},
+			{Tenant: "nobody", Cmd: tenant.PostCDR{CDR: other}},
+			{Tenant: "tenant-000", Cmd: ledger.Fund{Amount: 1, Source: "purchase"}},
+			{Tenant: "tenant-000", Cmd: tenant.PostCDR{CDR: other}},
+		})
+		if len(out) != 5 {
+			t.Fatalf("%d outcomes", len(out))
+		}
+		if o := out[0]; o.Err != nil || o.Result.Replayed || o.Result.Priced == nil || o.Result.Priced.Settlement.Charge != 40 {
+			t.Fatalf("first: %+v %v", o.Result, o.Err)
+		}
+		if o := out[1]; o.Err != nil || !o.Result.Replayed || o.Result.Priced == nil || o.Result.Priced.Settlement.Charge != 40 {
+			t.Fatalf("duplicate: %+v %v", o.Result, o.Err)
+		}
+		if !errors.Is(out[2].Err, store.ErrNotFound) {
+			t.Fatalf("unknown tenant: %v", out[2].Err)
+		}
+		if !errors.Is(out[3].Err, writer.ErrMissingKey) {
+			t.Fatalf("missing key: %v", out[3].Err)
+		}
+		if o := out[4]; o.Err != nil || o.Result.Replayed || o.Result.Balance != 5000-80 {
+			t.Fatalf("second cdr: %+v %v", o.Result, o.Err)
+		}
+		a, err := s.Account(ctx, "tenant-000")
+		if err != nil || a.Balance != 5000-80 {
+			t.Fatalf("account %+v %v", a, err)
+		}
+		// A batch whose context has ended answers every item with that error or, when an
+		// item got through, its replay; never an empty success. Either branch is taken at
+		// random, so the batch is sent many times.
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		for range 40 {
+			for _, o := range w.SubmitBatch(cancelled, []writer.Item{{Tenant: "tenant-000", Cmd: tenant.PostCDR{CDR: cdr}}}) {
+				if !errors.Is(o.Err, context.Canceled) && (o.Err != nil || !o.Result.Replayed) {
+					t.Fatalf("cancelled batch: %+v %v", o.Result, o.Err)
+				}
+			}
+		}
+	})
 }

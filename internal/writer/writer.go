@@ -16,6 +16,7 @@ import (
 	"hash/maphash"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -84,7 +85,8 @@ type request struct {
 	key    string
 	cmd    tenant.Command
 	hash   []byte
-	done   chan struct{}
+	done   chan struct{} // or group, for SubmitBatch
+	group  *group
 	res    Result
 	err    error
 }
@@ -147,29 +149,18 @@ func (w *Writer) Collectors() []prometheus.Collector {
 // with another command, ErrIdempotencyMismatch. Only Tick may go without a key. A refused
 // command (a ledger error) stores nothing under its key, so it may be retried.
 func (w *Writer) Submit(ctx context.Context, tenantID, key string, cmd tenant.Command) (Result, error) {
-	switch k := cmd.(type) {
-	case Keyed:
-		key = k.IdempotencyKey()
-	case StateKeyed:
-		key = ""
-	case ledger.Tick:
-	default:
-		if key == "" {
-			return Result{}, ErrMissingKey
-		}
+	req, err := newRequest(tenantID, key, cmd)
+	if err != nil {
+		return Result{}, err
 	}
-	req := &request{tenant: tenantID, key: key, cmd: cmd, done: make(chan struct{})}
-	if key != "" {
-		req.hash = commandHash(cmd)
-	}
+	req.done = make(chan struct{})
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
 		return Result{}, ErrClosed
 	}
-	sh := w.shards[maphash.String(w.seed, tenantID)%uint64(len(w.shards))]
 	select {
-	case sh.ch <- req:
+	case w.shardOf(tenantID).ch <- req:
 	case <-ctx.Done():
 		w.mu.RUnlock()
 		return Result{}, ctx.Err()
@@ -181,6 +172,122 @@ func (w *Writer) Submit(ctx context.Context, tenantID, key string, cmd tenant.Co
 	case <-ctx.Done():
 		// The command may still commit; a retry with the same key finds its result.
 		return Result{}, ctx.Err()
+	}
+}
+
+func newRequest(tenantID, key string, cmd tenant.Command) (*request, error) {
+	switch k := cmd.(type) {
+	case Keyed:
+		key = k.IdempotencyKey()
+	case StateKeyed:
+		key = ""
+	case ledger.Tick:
+	default:
+		if key == "" {
+			return nil, ErrMissingKey
+		}
+	}
+	req := &request{tenant: tenantID, key: key, cmd: cmd}
+	if key != "" {
+		req.hash = commandHash(cmd)
+	}
+	return req, nil
+}
+
+func (w *Writer) shardOf(tenantID string) *shard {
+	return w.shards[maphash.String(w.seed, tenantID)%uint64(len(w.shards))]
+}
+
+// Item is one command of SubmitBatch.
+type Item struct {
+	Tenant string
+	Key    string // as Submit's key
+	Cmd    tenant.Command
+}
+
+// Outcome is what Submit would have returned for one item.
+type Outcome struct {
+	Result Result
+	Err    error
+}
+
+// SubmitBatch submits items as Submit does, each with its own key, result and error, and
+// returns once every one is durable (or ctx ends). It saves a bulk sender one goroutine and
+// one wake-up per command; the writer applies and commits the items exactly as if each had
+// been submitted on its own, in order, so a key repeated within items is a replay of its
+// first use. When ctx ends first, every item not yet answered gets ctx's error; it may still
+// commit, and submitting it again under its key finds its result.
+func (w *Writer) SubmitBatch(ctx context.Context, items []Item) []Outcome {
+	out := make([]Outcome, len(items))
+	reqs := make([]*request, len(items))
+	g := &group{done: make(chan struct{})}
+	for i, it := range items {
+		r, err := newRequest(it.Tenant, it.Key, it.Cmd)
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		r.group = g
+		reqs[i] = r
+		g.left.Add(1)
+	}
+	if g.left.Load() == 0 {
+		return out
+	}
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		for i, r := range reqs {
+			if r != nil {
+				out[i].Err = ErrClosed
+			}
+		}
+		return out
+	}
+send:
+	for i, r := range reqs {
+		if r == nil {
+			continue
+		}
+		select {
+		case w.shardOf(r.tenant).ch <- r:
+		case <-ctx.Done():
+			for _, r := range reqs[i:] {
+				if r != nil {
+					r.err = ctx.Err() // never sent
+					g.finish()
+				}
+			}
+			break send
+		}
+	}
+	w.mu.RUnlock()
+	select {
+	case <-g.done:
+		for i, r := range reqs {
+			if r != nil {
+				out[i] = Outcome{r.res, r.err}
+			}
+		}
+	case <-ctx.Done():
+		for i, r := range reqs {
+			if r != nil {
+				out[i].Err = ctx.Err()
+			}
+		}
+	}
+	return out
+}
+
+// group is answered when its last request is.
+type group struct {
+	left atomic.Int64
+	done chan struct{}
+}
+
+func (g *group) finish() {
+	if g.left.Add(-1) == 0 {
+		close(g.done)
 	}
 }
 
@@ -270,7 +377,11 @@ func (sh *shard) process(batch []*request) {
 		if err != nil {
 			r.res, r.err = Result{}, fmt.Errorf("commit: %w", err)
 		}
-		close(r.done)
+		if r.group != nil {
+			r.group.finish()
+		} else {
+			close(r.done)
+		}
 	}
 }
 
@@ -351,7 +462,7 @@ func (sh *shard) apply(ctx context.Context, tx store.Tx, batch []*request, looku
 		m.add(&eff)
 		r.res, r.err = res, err
 		if err == nil && r.key != "" {
-			body, err := json.Marshal(res.Record())
+			body, err := encodeRecord(res)
 			if err != nil {
 				return order, fmt.Errorf("result of %q: %w", r.key, err)
 			}
@@ -446,8 +557,8 @@ func replay(rec store.CommandRecord, hash []byte) (Result, error) {
 	if string(rec.Hash) != string(hash) {
 		return Result{}, fmt.Errorf("%w: key %q was used for %s", ErrIdempotencyMismatch, rec.Key, rec.Kind)
 	}
-	var r Result
-	if err := json.Unmarshal(rec.Result, &r); err != nil {
+	r, err := decodeRecord(rec.Result)
+	if err != nil {
 		return Result{}, fmt.Errorf("stored result of %q: %w", rec.Key, err)
 	}
 	r.Replayed = true
