@@ -290,6 +290,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, h ho
 		return exitError
 	}
 	srv.OnShutdown("jobs", fl.Stop)
+	// Set before Serve: no request is handled until then.
+	svc.Jobs = fl.Jobs
 
 	log.Info("listening", "addr", ln.Addr().String(), "version", version)
 	if h.listening != nil {
