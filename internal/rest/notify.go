@@ -154,7 +154,7 @@ func (a *API) notifyRoutes() {
 			}
 			return out, nil
 		})
-	type webhookPath struct {
+	type WebhookPath struct {
 		TenantPath
 		WebhookID string `path:"webhook_id" maxLength:"128"`
 	}
@@ -164,7 +164,7 @@ func (a *API) notifyRoutes() {
 		Body     WebhookOut
 	}
 	huma.Register(a, a.op("get-webhook", http.MethodGet, "/v1/tenants/{tenant}/webhooks/{webhook_id}", "One webhook endpoint, with its ETag", accBilling, "notifications"),
-		func(ctx context.Context, in *webhookPath) (*webhookOut, error) {
+		func(ctx context.Context, in *WebhookPath) (*webhookOut, error) {
 			if _, err := a.svc.Store.Tenant(ctx, in.Tenant); err != nil {
 				return nil, problem(err)
 			}
@@ -175,7 +175,7 @@ func (a *API) notifyRoutes() {
 			return &webhookOut{ETag: etagOf(w), Body: WebhookOut{WebhookView: w}}, nil
 		})
 
-	type webhookBody struct {
+	type WebhookIn struct {
 		URL    string   `json:"url" minLength:"1" maxLength:"2048" doc:"https URL on a public host"`
 		Events []string `json:"events,omitempty" maxItems:"20" doc:"event types to send; empty: every event"`
 		Secret string   `json:"secret,omitempty" maxLength:"256" doc:"signing secret (16–256 printable characters); default a new one is generated and shown once"`
@@ -185,11 +185,13 @@ func (a *API) notifyRoutes() {
 		IdemHeader
 		Body struct {
 			ID string `json:"id,omitempty" maxLength:"128" doc:"default wh_ and random hex"`
-			webhookBody
+			WebhookIn
 		}
 	}
-	huma.Register(a, a.op("create-webhook", http.MethodPost, "/v1/tenants/{tenant}/webhooks",
-		"Create a webhook endpoint; the response shows its secret once", accBilling, "notifications"),
+	co := a.op("create-webhook", http.MethodPost, "/v1/tenants/{tenant}/webhooks",
+		"Create a webhook endpoint; the response shows its secret once", accBilling, "notifications")
+	co.DefaultStatus = http.StatusCreated
+	huma.Register(a, co,
 		func(ctx context.Context, in *createWebhookIn) (*webhookOut, error) {
 			if _, err := a.svc.Store.Tenant(ctx, in.Tenant); err != nil {
 				return nil, problem(err)
@@ -197,7 +199,7 @@ func (a *API) notifyRoutes() {
 			// A replay must not show (nor set) another secret: the response is stored,
 			// without the secret, under the key (as for API keys).
 			hash := requestHash("create-webhook", in.Tenant, in.Body)
-			status, body, replayed, err := a.svc.Remember(ctx, "tenant:"+in.Tenant+":webhooks", in.IdempotencyKey, hash,
+			_, body, replayed, err := a.svc.Remember(ctx, "tenant:"+in.Tenant+":webhooks", in.IdempotencyKey, hash,
 				func() (int, []byte, []byte, error) {
 					w := directory.Webhook{ID: in.Body.ID, URL: in.Body.URL, Events: in.Body.Events, Secret: in.Body.Secret}
 					if w.ID == "" {
@@ -230,15 +232,14 @@ func (a *API) notifyRoutes() {
 			if replayed {
 				out.Replayed = "true"
 			}
-			_ = status
 			return out, nil
 		})
 
 	type replaceWebhookIn struct {
-		webhookPath
+		WebhookPath
 		IdemHeader
 		IfMatch string `header:"If-Match" maxLength:"200" doc:"ETag from GET; optional"`
-		Body    webhookBody
+		Body    WebhookIn
 	}
 	huma.Register(a, a.op("replace-webhook", http.MethodPut, "/v1/tenants/{tenant}/webhooks/{webhook_id}",
 		"Replace a webhook endpoint (an empty secret keeps the current one)", accBilling, "notifications"),
@@ -266,7 +267,7 @@ func (a *API) notifyRoutes() {
 			return &webhookOut{ETag: etagOf(w), Replayed: r.Replayed, Body: WebhookOut{WebhookView: w}}, nil
 		})
 	huma.Register(a, a.op("delete-webhook", http.MethodDelete, "/v1/tenants/{tenant}/webhooks/{webhook_id}", "Delete a webhook endpoint", accBilling, "notifications"),
-		func(ctx context.Context, in *webhookPath) (*resultOut, error) {
+		func(ctx context.Context, in *WebhookPath) (*resultOut, error) {
 			out, err := a.submit(ctx, in.Tenant, "", directory.DeleteWebhook{ID: in.WebhookID})
 			return out, relocate(err, "body.id", "path.webhook_id")
 		})
@@ -303,9 +304,10 @@ func (a *API) notifyRoutes() {
 	type resendIn struct {
 		TenantPath
 		IdemHeader
-		EventID string `path:"event_id" maxLength:"200" doc:"event_id of the delivery log"`
-		Body    struct {
-			Target string `json:"target,omitempty" maxLength:"140" doc:"email or webhook:<id>; default every target"`
+		Body struct {
+			// Event ids hold slashes (purchase_succeeded/acme/…): they travel in the body.
+			EventID string `json:"event_id" minLength:"1" maxLength:"300" doc:"event_id of the delivery log"`
+			Target  string `json:"target,omitempty" maxLength:"140" doc:"email or webhook:<id>; default every target"`
 		}
 	}
 	type resendOut struct {
@@ -315,7 +317,7 @@ func (a *API) notifyRoutes() {
 			Resend  string `json:"resend" doc:"the delivery log's resend name of the new tries"`
 		}
 	}
-	huma.Register(a, a.op("resend-notification", http.MethodPost, "/v1/tenants/{tenant}/notifications/{event_id}/resend",
+	huma.Register(a, a.op("resend-notification", http.MethodPost, "/v1/tenants/{tenant}/notifications/resend",
 		"Send a logged notification again (503 when the job queue does not run in this server)", accBilling, "notifications"),
 		func(ctx context.Context, in *resendIn) (*resendOut, error) {
 			if t := in.Body.Target; t != "" && t != jobs.TargetEmail && !strings.HasPrefix(t, "webhook:") {
@@ -325,16 +327,16 @@ func (a *API) notifyRoutes() {
 				return nil, problem(err)
 			}
 			_, body, replayed, err := a.svc.Remember(ctx, "tenant:"+in.Tenant+":resend", in.IdempotencyKey,
-				requestHash("resend-notification", in.Tenant, in.EventID, in.Body), func() (int, []byte, []byte, error) {
-					name, err := a.svc.Resend(ctx, in.Tenant, in.EventID, in.Body.Target)
+				requestHash("resend-notification", in.Tenant, in.Body), func() (int, []byte, []byte, error) {
+					name, err := a.svc.Resend(ctx, in.Tenant, in.Body.EventID, in.Body.Target)
 					if err != nil {
 						return 0, nil, nil, err
 					}
-					b, _ := json.Marshal(map[string]string{"event_id": in.EventID, "resend": name})
+					b, _ := json.Marshal(map[string]string{"event_id": in.Body.EventID, "resend": name})
 					return http.StatusOK, b, b, nil
 				})
 			if err != nil {
-				return nil, relocate(problem(err), "", "path.event_id")
+				return nil, relocate(problem(err), "", "body.event_id")
 			}
 			out := &resendOut{}
 			if err := json.Unmarshal(body, &out.Body); err != nil {

@@ -49,7 +49,7 @@ func routes(a *rest.API) []route {
 func fill(p, tenantID string) string {
 	r := strings.NewReplacer("{tenant}", tenantID, "{user_id}", "alice", "{call_id}", "c1", "{e164}", "+12025550101",
 		"{key_id}", "key_0000000000000000", "{code}", "MCOEV", "{service}", "outbound", "{currency}", "USD",
-		"{email}", "billing@ta.example", "{webhook_id}", "wh1", "{event_id}", "ev1", "{number}", "CC-ta-000001")
+		"{email}", "billing@ta.example", "{webhook_id}", "wh1", "{number}", "CC-ta-000001")
 	return r.Replace(p)
 }
 
@@ -84,7 +84,7 @@ var bodies = map[string]any{
 	"put-notification-contact": map[string]any{"name": "Billing"},
 	"create-webhook":           map[string]any{"id": "wh2", "url": "https://hooks.example.com/cc"},
 	"replace-webhook":          map[string]any{"url": "https://hooks.example.com/other"},
-	"resend-notification":      map[string]any{},
+	"resend-notification":      map[string]any{"event_id": "ev1"},
 	"report-funding-dry-run":   map[string]any{"trigger": "10.00", "amount": "50.00"},
 }
 
