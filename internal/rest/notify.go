@@ -193,6 +193,8 @@ func (a *API) notifyRoutes() {
 	co.DefaultStatus = http.StatusCreated
 	huma.Register(a, co,
 		func(ctx context.Context, in *createWebhookIn) (*webhookOut, error) {
+			// The id check and the command are one step against concurrent creates and replaces.
+			defer a.lockTenant(in.Tenant)()
 			if _, err := a.svc.Store.Tenant(ctx, in.Tenant); err != nil {
 				return nil, problem(err)
 			}

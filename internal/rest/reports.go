@@ -74,17 +74,20 @@ func when(loc, s string, endOfDay bool) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t.UTC(), nil
-	}
-	t, err := time.Parse(time.DateOnly, s)
+	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
-		return time.Time{}, problem(badField(loc, s, "want RFC 3339 (2026-09-01T00:00:00Z) or a date (2026-09-01)"))
+		if t, err = time.Parse(time.DateOnly, s); err != nil {
+			return time.Time{}, problem(badField(loc, s, "want RFC 3339 (2026-09-01T00:00:00Z) or a date (2026-09-01)"))
+		}
+		if endOfDay {
+			t = t.AddDate(0, 0, 1)
+		}
 	}
-	if endOfDay {
-		t = t.AddDate(0, 0, 1)
+	// Year 1 would read as "not given" (the zero time) and pick the default range.
+	if t.Year() < 1970 {
+		return time.Time{}, problem(badField(loc, s, "before 1970"))
 	}
-	return t, nil
+	return t.UTC(), nil
 }
 
 // RangeQuery is the date range of a report.

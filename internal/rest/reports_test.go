@@ -59,6 +59,7 @@ func TestUsageReport(t *testing.T) {
 	for _, c := range []struct{ query, loc string }{
 		{"from=yesterday", "query.from"},
 		{"to=2026-02-30", "query.to"},
+		{"from=0001-01-01T00:00:00Z", "query.from"},
 		{"from=" + old, "query.from"},
 		{"call_type=user_sideways", "query.call_type"},
 		{"capability=NOPE", "query.capability"},
