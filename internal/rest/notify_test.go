@@ -3,6 +3,7 @@ package rest_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -239,4 +240,36 @@ func TestReceipts(t *testing.T) {
 	}
 	wantProblem(t, h.do("GET", "/v1/tenants/ta/receipts/CC-ta-000009", rr, nil), 404, "path.number")
 	wantProblem(t, h.do("GET", "/v1/tenants/ta/receipts/CC-tb-000001/document", rr, nil), 404, "path.number")
+}
+
+// Requests racing with one Idempotency-Key create one webhook, and exactly one response
+// carries its secret.
+func TestWebhookCreateRace(t *testing.T) {
+	h := newHarness(t, sqliteStore(t), rest.Config{})
+	bill := h.keys["ta"]["billing_admin"]
+	const n = 8
+	out := make(chan resp, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out <- h.do("POST", "/v1/tenants/ta/webhooks", bill, map[string]any{"url": "https://hooks.example.com/race"}, "Idempotency-Key", "race-1")
+		}()
+	}
+	wg.Wait()
+	close(out)
+	secrets, ids := 0, map[any]bool{}
+	for r := range out {
+		r.want(201)
+		m := r.json()
+		ids[m["id"]] = true
+		if m["secret"] != nil {
+			secrets++
+		}
+	}
+	items := h.do("GET", "/v1/tenants/ta/webhooks", bill, nil).want(200).json()["items"].([]any)
+	if secrets != 1 || len(ids) != 1 || len(items) != 1 {
+		t.Fatalf("%d secrets shown, ids %v, %d webhooks; want 1, one id, 1", secrets, ids, len(items))
+	}
 }
