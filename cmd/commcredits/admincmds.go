@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -542,20 +545,35 @@ func cmdCall(ctx context.Context, args []string, stdout, stderr io.Writer, h hoo
 }
 
 // reports maps the CLI's report names to the API's.
-var reports = []struct{ name, path, help string }{
-	{"usage", "usage", "PSTN usage, one row per charged call leg"},
-	{"pools", "pool-usage", "minute pool use per month and pool"},
-	{"spend", "spend", "credit spend per user and month"},
-	{"blocked", "blocked-users", "users blocked and unblocked"},
-	{"refusals", "refusals", "calls refused, with the reason"},
+// reports are the API's report routes (docs/api.md); the first five are the report
+// engine's (docs/reports.md), spend and refusals summary rows of the store.
+var reports = []struct {
+	name, path, help string
+	filters          []string // query parameters taken as flags of the same name
+}{
+	{"usage", "usage", "PSTN usage, one line per call (--export FILE.zip|.csv|.xlsx: the export file)", []string{"from", "to", "user", "call_type", "capability"}},
+	{"pools", "pools", "minute pools of a month", []string{"month"}},
+	{"blocked", "blocked-users", "users blocked and unblocked", []string{"from", "to", "user"}},
+	{"statement", "statement", "credits statement: entries, lots, expiring funds, forfeitures", []string{"from", "to"}},
+	{"runway", "funding", "burn rate, runway and a suggested auto-recharge", nil},
+	{"spend", "spend", "credit spend per user and month", nil},
+	{"refusals", "refusals", "calls refused, with the reason", nil},
 }
 
-// cmdAPIReport reads the API's report rows (through a server or --db).
+// cmdAPIReport reads the API's reports (through a server or --db).
 func cmdAPIReport(ctx context.Context, args []string, stdout, stderr io.Writer, h hooks) int {
 	subs := map[string]sub{}
 	for _, r := range reports {
-		subs[r.name] = sub{tenant: true, help: r.help + " (every row; --json: the API's rows; --csv: a CSV file)", flags: func(fs *flag.FlagSet) action {
-			asCSV := fs.Bool("csv", false, "print CSV (a header of the API's field names, then one line per row)")
+		subs[r.name] = sub{tenant: true, help: r.help, flags: func(fs *flag.FlagSet) action {
+			asCSV := fs.Bool("csv", false, "print CSV (a header of the API's field names, then one line per row; spend, refusals, usage)")
+			export := ""
+			if r.name == "usage" {
+				fs.StringVar(&export, "export", "", "write the export file (zip, csv or xlsx, by the name's extension)")
+			}
+			q := map[string]*string{}
+			for _, f := range r.filters {
+				q[f] = fs.String(strings.ReplaceAll(f, "_", "-"), "", "filter: "+f)
+			}
 			return func(ctx context.Context, a *admin, _ []string) error {
 				if *asCSV && a.conn.json {
 					return usagef("give --csv or --json, not both")
@@ -564,16 +582,82 @@ func cmdAPIReport(ctx context.Context, args []string, stdout, stderr io.Writer, 
 				if err != nil {
 					return err
 				}
-				items, err := a.c.All(ctx, client.T(t, "reports", r.path))
+				vals := url.Values{}
+				for k, v := range q {
+					if *v != "" {
+						vals.Set(k, *v)
+					}
+				}
+				path := client.T(t, "reports", r.path)
+				switch {
+				case export != "":
+					return exportUsage(ctx, a, path, vals, export)
+				case r.name == "usage":
+					lines, err := allUsageLines(ctx, a, path, vals)
+					if err != nil {
+						return err
+					}
+					if *asCSV {
+						return writeCSV(a.stdout, lines)
+					}
+					return a.showList(lines)
+				case r.filters == nil && r.name != "runway":
+					items, err := a.c.All(ctx, path)
+					if err != nil {
+						return err
+					}
+					if *asCSV {
+						return writeCSV(a.stdout, items)
+					}
+					return a.showList(items)
+				}
+				if *asCSV {
+					return usagef("--csv is for usage, spend and refusals")
+				}
+				res, err := a.c.Get(ctx, path, vals, nil)
 				if err != nil {
 					return err
 				}
-				if *asCSV {
-					return writeCSV(a.stdout, items)
-				}
-				return a.showList(items)
+				return a.show(res)
 			}
 		}}
 	}
 	return dispatch(ctx, "report", subs, args, stdout, stderr, h)
+}
+
+// allUsageLines follows the usage report's cursor and returns every line.
+func allUsageLines(ctx context.Context, a *admin, path string, q url.Values) ([]json.RawMessage, error) {
+	var all []json.RawMessage
+	for {
+		var p struct {
+			Lines      []json.RawMessage `json:"lines"`
+			NextCursor string            `json:"next_cursor"`
+		}
+		if _, err := a.c.Get(ctx, path, q, &p); err != nil {
+			return nil, err
+		}
+		all = append(all, p.Lines...)
+		if p.NextCursor == "" {
+			return all, nil
+		}
+		q.Set("cursor", p.NextCursor)
+	}
+}
+
+// exportUsage writes the usage export in the format of file's extension.
+func exportUsage(ctx context.Context, a *admin, path string, q url.Values, file string) error {
+	format := strings.TrimPrefix(strings.ToLower(filepath.Ext(file)), ".")
+	if format != "zip" && format != "csv" && format != "xlsx" {
+		return usagef("--export %s: want a .zip, .csv or .xlsx file", file)
+	}
+	q.Set("format", format)
+	res, err := a.c.Get(ctx, path+"/export", q, nil)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(file, res.Body, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "wrote %s (%d bytes)\n", file, len(res.Body))
+	return nil
 }

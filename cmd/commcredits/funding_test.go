@@ -256,7 +256,7 @@ func serveRechargesAndNotifies(t *testing.T, dsn string) {
 	s := startServe(t, noEnv, "--db", dsn, "--outbox-every", "100ms",
 		"--stripe-secret-key", "sk_test_123", "--stripe-api-base", stripeURL,
 		"--smtp-host", "127.0.0.1", "--smtp-port", strconv.Itoa(smtpPort), "--smtp-tls", "none",
-		"--smtp-from", `"Communications Credits" <billing@commcredits.test>`)
+		"--smtp-from", `"Communications Credits" <billing@commcredits.test>`, "--operator-key", restOperatorKey)
 	ctx := context.Background()
 	if _, err := w.Submit(ctx, fundTenant, "call-1", ledger.Charge{Amount: 100, Ref: "call-1"}); err != nil {
 		t.Fatal(err)
@@ -287,6 +287,7 @@ func serveRechargesAndNotifies(t *testing.T, dsn string) {
 	// The web UI shows the delivery and resends it: the receiver gets the event again.
 	checkWebhooksPage(t, s.base, st, fundTenant, "erp")
 	waitFor(t, "the resent webhook", 30*time.Second, func() bool { return len(hooks.of(notify.RechargeSucceeded)) == 2 })
+	resendThroughREST(t, s.base, got[0].ID, func() int { return len(hooks.of(notify.RechargeSucceeded)) })
 	s.stop()
 	select {
 	case code := <-s.code:
@@ -363,4 +364,55 @@ func TestServeDrainsAChargeInFlight(t *testing.T) {
 	if got := charges(); len(got) != 1 {
 		t.Fatalf("charges %v", got)
 	}
+}
+
+const restOperatorKey = "cc_live_operatorkeyforthefundingtests0001"
+
+// resendThroughREST reads serve's delivery log through the REST API (the job queue serve
+// runs is wired into it) and resends event to the webhook: it arrives a second time.
+func resendThroughREST(t *testing.T, base, event string, webhooks func() int) {
+	t.Helper()
+	call := func(method, path, body string) (int, []byte) {
+		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+restOperatorKey)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, b
+	}
+	code, b := call("GET", "/v1/tenants/"+fundTenant+"/notifications/deliveries", "")
+	var log struct {
+		Items []struct {
+			EventID string `json:"event_id"`
+			Target  string `json:"target"`
+			OK      bool   `json:"ok"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(b, &log); code != http.StatusOK || err != nil {
+		t.Fatalf("delivery log: %d %s", code, b)
+	}
+	delivered := map[string]bool{}
+	for _, d := range log.Items {
+		if d.EventID == event && d.OK {
+			delivered[d.Target] = true
+		}
+	}
+	if !delivered["email"] || !delivered["webhook:erp"] {
+		t.Fatalf("delivery log of %s: %s", event, b)
+	}
+	before := webhooks()
+	body, _ := json.Marshal(map[string]string{"event_id": event, "target": "webhook:erp"})
+	if code, b := call("POST", "/v1/tenants/"+fundTenant+"/notifications/resend", string(body)); code != http.StatusOK {
+		t.Fatalf("resend: %d %s", code, b)
+	}
+	waitFor(t, "the resent webhook", 30*time.Second, func() bool { return webhooks() == before+1 })
 }

@@ -366,6 +366,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, h ho
 	}
 	ui.Mount(srv)
 	go sweepSessions(ctx, ui.Accounts(), time.Hour, log)
+	// Set before Serve: no request is handled until then.
+	svc.Jobs = fl.Jobs
 
 	log.Info("listening", "addr", ln.Addr().String(), "version", version)
 	if h.listening != nil {

@@ -51,7 +51,7 @@ func (e *Engine) Blocked(ctx context.Context, req BlockedRequest) (*BlockedRepor
 	if !req.From.IsZero() && !req.To.IsZero() && !req.From.Before(req.To) {
 		return nil, invalid("from", "%s is not before to %s", req.From.Format(time.RFC3339), req.To.Format(time.RFC3339))
 	}
-	d, err := e.Store.ReportDirectory(ctx, t.ID)
+	d, err := e.Store.Directory(ctx, t.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -52,7 +52,7 @@ func (e *Engine) Pools(ctx context.Context, req PoolsRequest) (*PoolsReport, err
 	} else if _, _, err := m.Bounds(); err != nil {
 		return nil, invalid("month", "%q: want YYYY-MM", string(m))
 	}
-	d, err := e.Store.ReportDirectory(ctx, t.ID)
+	d, err := e.Store.Directory(ctx, t.ID)
 	if err != nil {
 		return nil, err
 	}

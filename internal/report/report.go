@@ -52,7 +52,7 @@ type Store interface {
 	Tenant(ctx context.Context, id string) (store.Tenant, error)
 	Account(ctx context.Context, tenant string) (*ledger.Account, error)
 	Lots(ctx context.Context, tenant string) ([]ledger.Lot, error)
-	ReportDirectory(ctx context.Context, tenant string) (*directory.Directory, error)
+	Directory(ctx context.Context, tenant string) (*directory.Directory, error)
 	EachUsage(ctx context.Context, tenant string, f store.UsageFilter, fn func(*store.UsageRecord) error) error
 	ReportUsageDaily(ctx context.Context, tenant string, f store.UsageFilter) ([]store.UsageDay, error)
 	ReportPoolUsage(ctx context.Context, tenant string) ([]store.PoolUsageRow, error)

@@ -141,7 +141,7 @@ func (e *Engine) usageQuery(ctx context.Context, req UsageRequest) (*usageQuery,
 	if len(req.User) > directory.MaxIDLen {
 		return nil, invalid("user", "longer than %d characters", directory.MaxIDLen)
 	}
-	d, err := e.Store.ReportDirectory(ctx, t.ID)
+	d, err := e.Store.Directory(ctx, t.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/commcredits/commcredits/internal/api"
+	"github.com/commcredits/commcredits/internal/jobs"
+	"github.com/commcredits/commcredits/internal/notify"
 	"github.com/commcredits/commcredits/internal/plans"
 	"github.com/commcredits/commcredits/internal/rating"
 	"github.com/commcredits/commcredits/internal/rest"
@@ -34,6 +38,7 @@ type harness struct {
 	svc  *service.Service
 	st   *store.SQL
 	api  *rest.API
+	jobs *fakeJobs
 	op   string                       // operator key
 	keys map[string]map[string]string // tenant → role → secret
 }
@@ -45,7 +50,8 @@ func newHarness(t testing.TB, st *store.SQL, cfg rest.Config) *harness {
 	env := &tenant.Env{Catalog: plans.Default(), Cards: cards, CallTTL: time.Hour}
 	w := writer.New(st, writer.SystemClock{}, writer.Config{Env: env})
 	t.Cleanup(func() { w.Close() })
-	svc := &service.Service{Store: st, Writer: w, Cards: cards, Env: env}
+	fj := &fakeJobs{}
+	svc := &service.Service{Store: st, Writer: w, Cards: cards, Env: env, Jobs: fj}
 	srv := api.New(api.Deps{DB: st, DBKind: "test"})
 	if cfg.RateLimit == 0 {
 		cfg.RateLimit = -1
@@ -53,7 +59,7 @@ func newHarness(t testing.TB, st *store.SQL, cfg rest.Config) *harness {
 	a := rest.Mount(srv.Mux(), svc, cfg)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	h := &harness{t: t, url: hs.URL, svc: svc, st: st, api: a, keys: map[string]map[string]string{}}
+	h := &harness{t: t, url: hs.URL, svc: svc, st: st, api: a, jobs: fj, keys: map[string]map[string]string{}}
 	if _, err := svc.ImportRateCard(ctx, rating.Outbound, "USD", []byte(outboundCard)); err != nil {
 		t.Fatal(err)
 	}
@@ -173,4 +179,31 @@ func (h *harness) snapshot(id string) string {
 		h.t.Fatal(err)
 	}
 	return string(b)
+}
+
+// fakeJobs stands in for River's queue (the delivery log and resends) where the test
+// runs no job queue: it keeps the resends asked for and serves a fixed log.
+type fakeJobs struct {
+	mu      sync.Mutex
+	resends []notify.Event
+	log     []jobs.Delivery
+}
+
+func (f *fakeJobs) Resend(_ context.Context, e notify.Event, target string, now time.Time) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.resends = append(f.resends, e)
+	return fmt.Sprintf("resend-%d", now.UnixNano()), nil
+}
+
+func (f *fakeJobs) TenantDeliveries(_ context.Context, tenant string, limit int) ([]jobs.Delivery, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []jobs.Delivery
+	for _, d := range f.log {
+		if d.Tenant == tenant && len(out) < limit {
+			out = append(out, d)
+		}
+	}
+	return out, nil
 }

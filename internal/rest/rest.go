@@ -35,6 +35,7 @@ import (
 	"github.com/commcredits/commcredits/internal/money"
 	"github.com/commcredits/commcredits/internal/rating"
 	"github.com/commcredits/commcredits/internal/recharge"
+	"github.com/commcredits/commcredits/internal/report"
 	"github.com/commcredits/commcredits/internal/service"
 	"github.com/commcredits/commcredits/internal/store"
 	"github.com/commcredits/commcredits/internal/tenant"
@@ -287,6 +288,10 @@ func problem(err error) error {
 	if errors.As(err, &rfe) {
 		return huma.Error422UnprocessableEntity(err.Error(), &huma.ErrorDetail{Location: "body." + snake(rfe.Field), Message: rfe.Problem})
 	}
+	var rpe *report.FieldError
+	if errors.As(err, &rpe) {
+		return huma.Error422UnprocessableEntity(rpe.Error(), &huma.ErrorDetail{Location: "query." + rpe.Field, Message: rpe.Msg})
+	}
 	var fe *fieldError
 	if errors.As(err, &fe) {
 		return huma.Error422UnprocessableEntity(fe.Error(), &huma.ErrorDetail{Location: fe.loc, Message: fe.msg, Value: fe.value})
@@ -316,6 +321,8 @@ func problem(err error) error {
 	case errors.Is(err, recharge.ErrBusy), errors.Is(err, ledger.ErrInsufficientFunds),
 		errors.Is(err, ledger.ErrDuplicateReservation), errors.Is(err, ledger.ErrUnknownReservation):
 		return huma.Error409Conflict(err.Error())
+	case errors.Is(err, service.ErrJobsUnavailable):
+		return huma.Error503ServiceUnavailable(err.Error() + "; the delivery log and resends need serve's job queue")
 	case errors.Is(err, writer.ErrClosed), errors.Is(err, context.DeadlineExceeded):
 		return huma.Error503ServiceUnavailable("the engine is shutting down or busy; retry with the same Idempotency-Key")
 	case errors.Is(err, context.Canceled):

@@ -103,6 +103,7 @@ func (a *API) routes() {
 	a.creditRoutes()
 	a.callRoutes()
 	a.reportRoutes()
+	a.notifyRoutes()
 }
 
 func (a *API) tenantRoutes() {

@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/commcredits/commcredits/internal/directory"
+	"github.com/commcredits/commcredits/internal/jobs"
 	"github.com/commcredits/commcredits/internal/money"
+	"github.com/commcredits/commcredits/internal/notify"
 	"github.com/commcredits/commcredits/internal/rating"
 	"github.com/commcredits/commcredits/internal/store"
 	"github.com/commcredits/commcredits/internal/tenant"
@@ -45,7 +47,18 @@ var (
 	ErrUnauthenticated = errors.New("missing, unknown or revoked API key")
 	ErrInvalid         = errors.New("invalid")
 	ErrReplayMismatch  = errors.New("idempotency key reused with a different request")
+	// ErrJobsUnavailable: the job queue (River) is not running in this process, so the
+	// delivery log cannot be read nor a notification sent again.
+	ErrJobsUnavailable = errors.New("the notification job queue is not running in this server")
 )
+
+// Notifications is the part of the job queue the API uses: *jobs.Jobs implements it.
+type Notifications interface {
+	Resend(ctx context.Context, e notify.Event, target string, now time.Time) (string, error)
+	TenantDeliveries(ctx context.Context, tenant string, limit int) ([]jobs.Delivery, error)
+}
+
+var _ Notifications = (*jobs.Jobs)(nil)
 
 // Principal is who a request acts as: a key, its tenant ("" for operators) and role.
 type Principal struct {
@@ -64,6 +77,9 @@ type Service struct {
 	Cards  *rating.Registry
 	Env    *tenant.Env
 	Now    func() time.Time // default time.Now
+	// Jobs is the running job queue; nil where jobs do not run (the delivery log and
+	// resends then answer ErrJobsUnavailable).
+	Jobs Notifications
 
 	mu         sync.RWMutex
 	keys       map[[32]byte]cachedKey
@@ -306,4 +322,28 @@ func (s *Service) TrustSecret(secret string, p Principal) {
 		s.keys = map[[32]byte]cachedKey{}
 	}
 	s.keys[h] = cachedKey{p: p, until: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}
+}
+
+// Deliveries returns the tenant's last limit delivery tries, newest first.
+func (s *Service) Deliveries(ctx context.Context, tenantID string, limit int) ([]jobs.Delivery, error) {
+	if s.Jobs == nil {
+		return nil, ErrJobsUnavailable
+	}
+	if _, err := s.Store.Tenant(ctx, tenantID); err != nil {
+		return nil, err
+	}
+	return s.Jobs.TenantDeliveries(ctx, tenantID, limit)
+}
+
+// Resend enqueues the logged notification eventID of tenantID again, to every target or
+// only target ("email", "webhook:<id>"), and returns the resend's name.
+func (s *Service) Resend(ctx context.Context, tenantID, eventID, target string) (string, error) {
+	if s.Jobs == nil {
+		return "", ErrJobsUnavailable
+	}
+	ev, err := s.Store.NotifyEvent(ctx, tenantID, eventID)
+	if err != nil {
+		return "", err
+	}
+	return s.Jobs.Resend(ctx, ev, target, s.now())
 }

@@ -133,7 +133,9 @@ func (s *SQL) State(ctx context.Context, id string, now time.Time) (*tenant.Stat
 	return st, err
 }
 
-// Directory reads a tenant's committed directory.
+// Directory reads a tenant's directory as committed: users, numbers, licences, billing
+// country, contacts and webhooks (the API, and the report engine, which masks numbers and
+// sizes pools with it). ErrNotFound for an unknown tenant.
 func (s *SQL) Directory(ctx context.Context, id string) (*directory.Directory, error) {
 	if _, err := s.Tenant(ctx, id); err != nil {
 		return nil, err

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/commcredits/commcredits/internal/charging"
-	"github.com/commcredits/commcredits/internal/directory"
 	"github.com/commcredits/commcredits/internal/ledger"
 	"github.com/commcredits/commcredits/internal/money"
 	"github.com/commcredits/commcredits/internal/payer"
@@ -152,12 +151,6 @@ func (s *SQL) ReportBlockEvents(ctx context.Context, tenantID string) ([]chargin
 		out = append(out, e)
 	}
 	return out, r.Err()
-}
-
-// ReportDirectory reads a tenant's directory as committed: users, numbers, licences and the
-// billing country (the report engine masks numbers and sizes pools with it).
-func (s *SQL) ReportDirectory(ctx context.Context, tenantID string) (*directory.Directory, error) {
-	return loadDirectory(ctx, s.read, tenantID)
 }
 
 // UsageFilter selects usage rows: start time in [From, To), and when set, one user, call

@@ -83,7 +83,7 @@ func TestReportQueries(t *testing.T) {
 		if strings.Join(kinds, " ") != "charge-100 charge-250" {
 			t.Fatalf("entries %v", kinds)
 		}
-		d, err := s.ReportDirectory(ctx, "acme")
+		d, err := s.Directory(ctx, "acme")
 		if err != nil || d.Tenant != "acme" {
 			t.Fatalf("directory %+v %v", d, err)
 		}
