@@ -111,7 +111,9 @@ func TestRunStopsAtTheTimeBoundAndCountsErrors(t *testing.T) {
 	defer srv.Close()
 	t0 := time.Now()
 	r, err := Run(context.Background(), Config{Base: srv.URL, Conns: 8, Max: 1 << 40, Time: 300 * time.Millisecond,
-		Op: func(ctx context.Context, c *http.Client, base string, _ int, _ int64) error { return post(ctx, c, base) }})
+		Op: func(ctx context.Context, c *http.Client, base string, _ int, _ int64) error {
+			return post(ctx, c, base)
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
