@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/commcredits/commcredits/internal/api"
+	"github.com/commcredits/commcredits/internal/bench"
 	"github.com/commcredits/commcredits/internal/db"
 	"github.com/commcredits/commcredits/internal/rating"
 	"github.com/commcredits/commcredits/internal/scenario"
@@ -73,6 +74,10 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, h hoo
 		return cmdCDR(ctx, rest, stdout, stderr, h)
 	case "simulate":
 		return cmdSimulate(ctx, rest, stdout, stderr)
+	case "bench":
+		return cmdBench(ctx, rest, stdout, stderr, h)
+	case benchChild:
+		return bench.ChildMain(ctx, rest, os.Stdin, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "commcredits %s\n", versionString())
 		return exitOK
@@ -94,6 +99,7 @@ Commands:
   simulate  run a scenario file against a fresh engine and print the final state (docs/scenarios.md)
   ratecard  ratecard import|list: store a rate card CSV as the next version, list versions (docs/ratecard.md)
   cdr       cdr import FILE: book a CSV of call detail records, with progress and resume (docs/cdr.md)
+  bench     bench [--quick] [--json]: measure the engine beside the machine's ceilings (BENCHMARKS.md)
   version   print the version
   help      show this help
 
