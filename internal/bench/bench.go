@@ -353,34 +353,41 @@ func (r *runner) p5(ctx context.Context, rep *Report, f *Figure) error {
 	return nil
 }
 
+// admitCall is one call ready for charging.Authorize: its tenant's context and the call.
+type admitCall struct {
+	ctx  *charging.Context
+	call *charging.Call
+}
+
+// admitCalls prepares n of the workload's calls for P7, each with its principal's pools and
+// a funded balance.
+func (w Workload) admitCalls(n int) ([]admitCall, error) {
+	env, err := w.Env()
+	if err != nil {
+		return nil, err
+	}
+	t := w.Traffic(n)
+	var calls []admitCall
+	cat := plans.Default()
+	lic := map[string][]string{"payg": {"MCOEV", "MCOPSTN_PAYG", "MCOPSTNPP"}, "dom": {"MCOEV", "MCOPSTN5", "MCOPSTNPP"}, "intl": {"MCOEV", "MCOPSTN2", "MCOPSTNPP"}}
+	for c, ok := t.Next(); ok; c, ok = t.Next() {
+		ti, _ := strconv.Atoi(strings.TrimPrefix(c.Tenant, "t"))
+		kind, _, _ := strings.Cut(c.Principal, "-")
+		p := plans.Principal{ID: c.Principal, Licences: lic[kind], UsageLocation: w.home(ti)}
+		cc := &charging.Context{Catalog: cat, CreditsSetUp: true, Available: 500_00, Cards: env.Cards,
+			Pools: plans.Size(cat, plans.MonthOf(c.Start), []plans.Principal{p}, plans.SizeOptions{})}
+		calls = append(calls, admitCall{cc, &charging.Call{Tenant: c.Tenant, Currency: usd, ID: c.ID, Type: c.Authorize().Type,
+			Principal: p, Caller: c.Caller, Callee: c.Callee, Start: c.Start}})
+	}
+	return calls, nil
+}
+
 // P7: price + admit one call in-process: charging.Authorize (numbers parsed, card lookup,
 // who pays, policy, pool, maximum seconds, reservation) for the workload's calls.
 func (r *runner) p7(ctx context.Context, rep *Report, f *Figure) error {
-	env, err := r.w.Env()
+	calls, err := r.w.admitCalls(4096)
 	if err != nil {
 		return err
-	}
-	t := r.w.Traffic(4096)
-	type prepared struct {
-		ctx  *charging.Context
-		call *charging.Call
-	}
-	var calls []prepared
-	cat := plans.Default()
-	for {
-		c, ok := t.Next()
-		if !ok {
-			break
-		}
-		ti, _ := strconv.Atoi(strings.TrimPrefix(c.Tenant, "t"))
-		home := r.w.home(ti)
-		lic := map[string][]string{"payg": {"MCOEV", "MCOPSTN_PAYG", "MCOPSTNPP"}, "dom": {"MCOEV", "MCOPSTN5", "MCOPSTNPP"}, "intl": {"MCOEV", "MCOPSTN2", "MCOPSTNPP"}}
-		kind, _, _ := strings.Cut(c.Principal, "-")
-		p := plans.Principal{ID: c.Principal, Licences: lic[kind], UsageLocation: home}
-		cc := &charging.Context{Catalog: cat, CreditsSetUp: true, Available: 500_00, Cards: env.Cards,
-			Pools: plans.Size(cat, plans.MonthOf(c.Start), []plans.Principal{p}, plans.SizeOptions{})}
-		calls = append(calls, prepared{cc, &charging.Call{Tenant: c.Tenant, Currency: usd, ID: c.ID, Type: c.Authorize().Type,
-			Principal: p, Caller: c.Caller, Callee: c.Callee, Start: c.Start}})
 	}
 	allowed := 0
 	for _, p := range calls { // warm the number cache and check the decisions are real

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/commcredits/commcredits/internal/charging"
 	"github.com/commcredits/commcredits/internal/payer"
 	"github.com/commcredits/commcredits/internal/store"
 	"github.com/commcredits/commcredits/internal/tenant"
@@ -234,5 +235,23 @@ func TestFigureSet(t *testing.T) {
 		} else if *f.Ratio != c.ratio {
 			t.Errorf("%+v: ratio %v", c, *f.Ratio)
 		}
+	}
+}
+
+// BenchmarkAdmit is P7 as a Go benchmark, for profiling.
+func BenchmarkAdmit(b *testing.B) {
+	calls, err := Default().admitCalls(4096)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range calls {
+		charging.Authorize(c.ctx, c.call)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		c := calls[i%len(calls)]
+		charging.Authorize(c.ctx, c.call)
+		i++
 	}
 }
