@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"syscall"
 
 	"github.com/commcredits/commcredits/internal/bench"
 )
@@ -51,7 +52,11 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, h ho
 		return exitError
 	}
 	rep, err := bench.Run(ctx, bench.Options{Sizes: sizes, Seed: *seed, Postgres: *pg, Dir: *dir, Progress: stderr, API: benchAPI,
-		Child: func(args ...string) *exec.Cmd { return exec.Command(self, append([]string{benchChild}, args...)...) }})
+		Child: func(args ...string) *exec.Cmd {
+			cmd := exec.Command(self, append([]string{benchChild}, args...)...)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the run
+			return cmd
+		}})
 	if err != nil {
 		fmt.Fprintf(stderr, "commcredits bench: %v\n", err)
 		return exitError

@@ -574,6 +574,16 @@ func (r *runner) p4(ctx context.Context, rep *Report, f *Figure) error {
 		return err
 	}
 	defer func() { _ = stdin.Close(); _ = cmd.Wait() }()
+	// Reading the child's answer does not watch ctx: a cancelled run stops the child.
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = cmd.Process.Kill()
+		case <-done:
+		}
+	}()
 	var res childResult
 	line, err := bufio.NewReader(stdout).ReadBytes('\n')
 	if err != nil {
