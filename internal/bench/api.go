@@ -12,6 +12,7 @@ import (
 	"github.com/commcredits/commcredits/internal/bench/load"
 	"github.com/commcredits/commcredits/internal/db"
 	"github.com/commcredits/commcredits/internal/store"
+	"github.com/commcredits/commcredits/internal/tenant"
 	"github.com/commcredits/commcredits/internal/writer"
 )
 
@@ -37,9 +38,10 @@ type APITarget struct {
 	Close   func()
 }
 
-// APIFunc starts the business API over st and wr, whose database already holds the workload
-// w's tenants (Workload.Populate), on a loopback listener.
-type APIFunc func(ctx context.Context, st *store.SQL, wr *writer.Writer, w Workload) (*APITarget, error)
+// APIFunc starts the business API over st and wr (whose environment, with the workload's
+// rate card, is env), on a loopback listener. The database already holds the workload w's
+// tenants (Workload.Populate).
+type APIFunc func(ctx context.Context, st *store.SQL, wr *writer.Writer, env *tenant.Env, w Workload) (*APITarget, error)
 
 // apiRun is the database and API shared by P2 and P3.
 type apiRun struct {
@@ -76,7 +78,7 @@ func (r *runner) api(ctx context.Context) (*apiRun, error) {
 		d.Close()
 		return nil, fmt.Errorf("seeding: %w", err)
 	}
-	t, err := r.opt.API(ctx, st, wr, r.w)
+	t, err := r.opt.API(ctx, st, wr, env, r.w)
 	if err != nil {
 		wr.Close()
 		d.Close()

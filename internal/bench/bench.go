@@ -223,8 +223,10 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		fn func(context.Context, *Report, *Figure) error
 	}{{rep.P5, r.p5}, {rep.P7, r.p7}, {rep.P1, r.p1}, {rep.P6, r.p6}, {rep.P2, r.p2}, {rep.P3, r.p3}, {rep.P4, r.p4}}
 	for _, s := range steps {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		// A cancelled run (a signal, a timeout) still reports what it measured.
+		if err := ctx.Err(); err != nil {
+			s.f.fail("failed", fmt.Errorf("not measured: %w", err))
+			continue
 		}
 		if err := s.fn(ctx, rep, s.f); err != nil {
 			var sk skip

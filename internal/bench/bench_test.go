@@ -39,7 +39,7 @@ func tiny() Sizes {
 
 // fakeAPI stands in for the business API behind the same seam (APIFunc): it decodes a small
 // JSON body and submits the tenant command through the writer, as the real one does.
-func fakeAPI(_ context.Context, _ *store.SQL, wr *writer.Writer, _ Workload) (*APITarget, error) {
+func fakeAPI(_ context.Context, _ *store.SQL, wr *writer.Writer, _ *tenant.Env, _ Workload) (*APITarget, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
