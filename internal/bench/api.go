@@ -119,16 +119,19 @@ func (r *runner) p2(ctx context.Context, rep *Report, f *Figure) error {
 	if err != nil {
 		return err
 	}
+	const warmup = 64
 	var refused atomic.Int64
+	var firstRefusal atomic.Pointer[string]
 	bufs := make([]bytes.Buffer, 64)
-	res, err := load.Run(ctx, load.Config{Base: a.t.Base, Conns: 64, Max: r.opt.HTTPOps, Warmup: 64, Time: r.opt.LoadTime,
+	res, err := load.Run(ctx, load.Config{Base: a.t.Base, Conns: 64, Max: r.opt.HTTPOps, Warmup: warmup, Time: r.opt.LoadTime,
 		Op: func(ctx context.Context, hc *http.Client, _ string, worker int, i int64) error {
 			c := a.callFor("p2", i)
 			buf := &bufs[worker]
 			buf.Reset()
 			err := post(ctx, hc, a.url(c, "authorize"), a.t.Key(c.Tenant), a.t.AuthorizeBody(c), buf)
-			if err == nil && a.t.Allowed != nil && !a.t.Allowed(buf.Bytes()) {
+			if err == nil && a.t.Allowed != nil && !a.t.Allowed(buf.Bytes()) && i >= warmup {
 				refused.Add(1)
+				firstRefusal.CompareAndSwap(nil, refusal(buf.Bytes()))
 			}
 			return err
 		}})
@@ -145,6 +148,9 @@ func (r *runner) p2(ctx context.Context, rep *Report, f *Figure) error {
 	f.Met = &met
 	f.Extra = map[string]any{"p50_ms": float64(res.P50) / float64(time.Millisecond), "p99_ms": p99, "target_p99_ms": 3,
 		"requests": res.Ops, "refused": refused.Load(), "errors": res.Errors, "connections": res.Conns}
+	if p := firstRefusal.Load(); p != nil {
+		f.Extra["first_refusal"] = *p
+	}
 	r.logf("P2 %.0f req/s, p50 %v p99 %v", res.PerSec, res.P50.Round(time.Microsecond), res.P99.Round(time.Microsecond))
 	return nil
 }
@@ -155,9 +161,11 @@ func (r *runner) p3(ctx context.Context, rep *Report, f *Figure) error {
 	if err != nil {
 		return err
 	}
+	const warmup = 64
 	var refused atomic.Int64
+	var firstRefusal atomic.Pointer[string]
 	bufs := make([]bytes.Buffer, 64)
-	res, err := load.Run(ctx, load.Config{Base: a.t.Base, Conns: 64, Max: r.opt.P3Calls, Warmup: 64, Time: r.opt.LoadTime,
+	res, err := load.Run(ctx, load.Config{Base: a.t.Base, Conns: 64, Max: r.opt.P3Calls, Warmup: warmup, Time: r.opt.LoadTime,
 		Op: func(ctx context.Context, hc *http.Client, _ string, worker int, i int64) error {
 			c := a.callFor("p3", i)
 			key := a.t.Key(c.Tenant)
@@ -167,7 +175,10 @@ func (r *runner) p3(ctx context.Context, rep *Report, f *Figure) error {
 				return err
 			}
 			if a.t.Allowed != nil && !a.t.Allowed(buf.Bytes()) {
-				refused.Add(1)
+				if i >= warmup {
+					refused.Add(1)
+					firstRefusal.CompareAndSwap(nil, refusal(buf.Bytes()))
+				}
 				return nil
 			}
 			if err := post(ctx, hc, a.url(c, "extend"), key, a.t.ExtendBody(c, 60), nil); err != nil {
@@ -188,6 +199,9 @@ func (r *runner) p3(ctx context.Context, rep *Report, f *Figure) error {
 	f.set(float64(full)/res.Elapsed.Seconds(), &lim, LimitHTTP+"/3")
 	f.Extra = map[string]any{"p50_ms": float64(res.P50) / float64(time.Millisecond), "p99_ms": float64(res.P99) / float64(time.Millisecond),
 		"calls": full, "refused": refused.Load(), "errors": res.Errors, "connections": res.Conns}
+	if p := firstRefusal.Load(); p != nil {
+		f.Extra["first_refusal"] = *p
+	}
 	r.logf("P3 %.0f full calls/s (%d refused at authorize), p50 %v p99 %v", *f.Value, refused.Load(), res.P50.Round(time.Microsecond), res.P99.Round(time.Microsecond))
 	return nil
 }
@@ -198,4 +212,13 @@ func loadErr(res load.Result) error {
 		return fmt.Errorf("%d of %d operations failed (first: %s)", res.Errors, res.Ops+res.Errors, res.FirstError)
 	}
 	return nil
+}
+
+// refusal is an authorize answer that refused, shortened for the report.
+func refusal(body []byte) *string {
+	s := string(bytes.TrimSpace(body))
+	if len(s) > 400 {
+		s = s[:400] + "…"
+	}
+	return &s
 }

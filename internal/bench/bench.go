@@ -697,7 +697,7 @@ func (r *Report) WriteText(w io.Writer) {
 				num(lk["value"].(float64)), LimitMemLoad, num(lk["limit"].(float64)), lk["ratio"].(float64))
 		}
 		if f.Status == "ok" && len(f.Extra) > 0 {
-			for _, k := range []string{"p50_ms", "p99_ms", "allocs_per_op"} {
+			for _, k := range []string{"p50_ms", "p99_ms", "allocs_per_op", "refused", "first_refusal"} {
 				if v, ok := f.Extra[k]; ok {
 					fmt.Fprintf(w, "   %s %v\n", k, v)
 				}
