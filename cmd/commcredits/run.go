@@ -47,6 +47,7 @@ const defaultAddr = "127.0.0.1:8080"
 type hooks struct {
 	getenv    func(string) string // default os.Getenv
 	listening func(net.Addr)      // called once serve is accepting
+	now       func() time.Time    // the reports' clock; default time.Now
 }
 
 // run is the whole program; main only adds signals and os.Exit.
@@ -72,6 +73,8 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, h hoo
 		return cmdRateCard(ctx, args[1:], stdout, stderr, h)
 	case "cdr":
 		return cmdCDR(ctx, rest, stdout, stderr, h)
+	case "report":
+		return cmdReport(ctx, rest, stdout, stderr, h)
 	case "simulate":
 		return cmdSimulate(ctx, rest, stdout, stderr)
 	case "bench":
@@ -99,6 +102,7 @@ Commands:
   simulate  run a scenario file against a fresh engine and print the final state (docs/scenarios.md)
   ratecard  ratecard import|list: store a rate card CSV as the next version, list versions (docs/ratecard.md)
   cdr       cdr import FILE: book a CSV of call detail records, with progress and resume (docs/cdr.md)
+  report    report usage|pools|blocked|statement|runway: usage export, pools, blocked users, credits statement, funding help (docs/reports.md)
   bench     bench [--quick] [--json]: measure the engine beside the machine's ceilings (BENCHMARKS.md)
   version   print the version
   help      show this help

@@ -33,6 +33,10 @@ type Options struct {
 	// TempDir is where the scenario's database is created (in a new directory removed
 	// afterwards); "" means os.TempDir().
 	TempDir string
+	// Inspect, when set, is called with the scenario's store and clock once the run ended
+	// without error and the final state was collected, before the database is removed:
+	// tests of read paths (reports) use it to query real tenant states.
+	Inspect func(ctx context.Context, st *store.SQL, now time.Time) error
 }
 
 // Clock is the simulated clock: only the scenario moves it.
@@ -105,6 +109,11 @@ func RunSteps(ctx context.Context, steps []Step, opts Options) (out *Output, err
 	r.out.End = clk.Now()
 	if err := r.collect(ctx); err != nil {
 		return nil, errors.Join(runErr, fmt.Errorf("scenario: read the final state: %w", err))
+	}
+	if opts.Inspect != nil && runErr == nil {
+		if err := opts.Inspect(ctx, st, r.out.End); err != nil {
+			return r.out, err
+		}
 	}
 	return r.out, runErr
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/commcredits/commcredits/internal/money"
 	"github.com/commcredits/commcredits/internal/plans"
 	"github.com/commcredits/commcredits/internal/rating"
+	"github.com/commcredits/commcredits/internal/recharge"
 	"github.com/commcredits/commcredits/internal/tenant"
 )
 
@@ -261,19 +262,27 @@ func loadState(ctx context.Context, q querier, id string, now time.Time) (*tenan
 		return nil, 0, err
 	}
 	st := tenant.Restore(a, d, usage, spend, calls, blocks)
-	err = each(ctx, q, `SELECT body FROM recharge_state WHERE tenant_id = ?`, []any{id}, func(r rows) error {
-		var body string
-		if err := r.Scan(&body); err != nil {
-			return err
-		}
-		return json.Unmarshal([]byte(body), st.Recharge)
-	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("recharge state of %q: %w", id, err)
+	if err := loadRecharge(ctx, q, id, st.Recharge); err != nil {
+		return nil, 0, err
 	}
 	// The balance the policy saw last is the account's: every change it saw came from it.
 	st.Recharge.Balance, st.Recharge.Available = a.Balance, a.Available()
 	return st, version, nil
+}
+
+// loadRecharge reads a tenant's auto-recharge state into st; without a row st is unchanged.
+func loadRecharge(ctx context.Context, q querier, id string, st *recharge.State) error {
+	err := each(ctx, q, `SELECT body FROM recharge_state WHERE tenant_id = ?`, []any{id}, func(r rows) error {
+		var body string
+		if err := r.Scan(&body); err != nil {
+			return err
+		}
+		return json.Unmarshal([]byte(body), st)
+	})
+	if err != nil {
+		return fmt.Errorf("recharge state of %q: %w", id, err)
+	}
+	return nil
 }
 
 // DueTenants lists the tenants with something due by now: a call in progress, a

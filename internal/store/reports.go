@@ -2,11 +2,16 @@ package store
 
 import (
 	"context"
+	"strconv"
+	"time"
 
 	"github.com/commcredits/commcredits/internal/charging"
+	"github.com/commcredits/commcredits/internal/directory"
+	"github.com/commcredits/commcredits/internal/ledger"
 	"github.com/commcredits/commcredits/internal/money"
 	"github.com/commcredits/commcredits/internal/payer"
 	"github.com/commcredits/commcredits/internal/plans"
+	"github.com/commcredits/commcredits/internal/recharge"
 	"github.com/commcredits/commcredits/internal/tenant"
 )
 
@@ -78,28 +83,31 @@ type UsageRecord struct {
 
 // ReportUsage lists a tenant's PSTN usage rows by start time, call id and leg.
 func (s *SQL) ReportUsage(ctx context.Context, tenantID string) ([]UsageRecord, error) {
-	r, err := s.read.query(ctx, `SELECT call_id, leg, conference_id, user_location, user_id, upn, display_name,
-		caller_id, call_type, number_type, international, destination_dialed, destination_number, start_at, end_at,
-		duration_seconds, connection_fee, charge, currency, capability, card_ref, pool_seconds, review
-		FROM usage WHERE tenant_id = ? ORDER BY start_at, call_id, leg`, tenantID)
+	var out []UsageRecord
+	err := each(ctx, s.read, usageSelect+` WHERE tenant_id = ? ORDER BY start_at, call_id, leg`, []any{tenantID}, func(r rows) error {
+		u, err := scanUsage(r, tenantID)
+		out = append(out, u)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
-	var out []UsageRecord
-	for r.Next() {
-		u := UsageRecord{UsageRow: charging.UsageRow{Tenant: tenantID}}
-		var intl, start, end int64
-		if err := r.Scan(&u.CallID, &u.Leg, &u.ConferenceID, &u.UserLocation, &u.UserID, &u.UPN, &u.DisplayName,
-			&u.CallerID, &u.CallType, &u.NumberType, &intl, &u.DestinationDialed, &u.DestinationNumber, &start, &end,
-			&u.DurationSeconds, (*int64)(&u.ConnectionFee), (*int64)(&u.Charge), &u.Currency, &u.Capability,
-			&u.CardRefText, &u.PoolSeconds, &u.Review); err != nil {
-			return nil, err
-		}
-		u.International, u.Start, u.End = intl != 0, fromNano(start), fromNano(end)
-		out = append(out, u)
-	}
-	return out, r.Err()
+	return out, nil
+}
+
+const usageSelect = `SELECT call_id, leg, conference_id, user_location, user_id, upn, display_name,
+	caller_id, call_type, number_type, international, destination_dialed, destination_number, start_at, end_at,
+	duration_seconds, connection_fee, charge, currency, capability, card_ref, pool_seconds, review FROM usage`
+
+func scanUsage(r rows, tenantID string) (UsageRecord, error) {
+	u := UsageRecord{UsageRow: charging.UsageRow{Tenant: tenantID}}
+	var intl, start, end int64
+	err := r.Scan(&u.CallID, &u.Leg, &u.ConferenceID, &u.UserLocation, &u.UserID, &u.UPN, &u.DisplayName,
+		&u.CallerID, &u.CallType, &u.NumberType, &intl, &u.DestinationDialed, &u.DestinationNumber, &start, &end,
+		&u.DurationSeconds, (*int64)(&u.ConnectionFee), (*int64)(&u.Charge), &u.Currency, &u.Capability,
+		&u.CardRefText, &u.PoolSeconds, &u.Review)
+	u.International, u.Start, u.End = intl != 0, fromNano(start), fromNano(end)
+	return u, err
 }
 
 // ReportRefusals lists a tenant's refused calls by time, then call id and leg.
@@ -144,4 +152,89 @@ func (s *SQL) ReportBlockEvents(ctx context.Context, tenantID string) ([]chargin
 		out = append(out, e)
 	}
 	return out, r.Err()
+}
+
+// ReportDirectory reads a tenant's directory as committed: users, numbers, licences and the
+// billing country (the report engine masks numbers and sizes pools with it).
+func (s *SQL) ReportDirectory(ctx context.Context, tenantID string) (*directory.Directory, error) {
+	return loadDirectory(ctx, s.read, tenantID)
+}
+
+// UsageFilter selects usage rows: start time in [From, To), and when set, one user, call
+// type and capability.
+type UsageFilter struct {
+	From, To   time.Time
+	User       string
+	CallType   string
+	Capability string
+}
+
+func (f UsageFilter) where(tenantID string) (string, []any) {
+	w := `tenant_id = ? AND start_at >= ? AND start_at < ?`
+	args := []any{tenantID, f.From.UnixNano(), f.To.UnixNano()}
+	for _, c := range []struct{ col, v string }{{"user_id", f.User}, {"call_type", f.CallType}, {"capability", f.Capability}} {
+		if c.v != "" {
+			w += ` AND ` + c.col + ` = ?`
+			args = append(args, c.v)
+		}
+	}
+	return w, args
+}
+
+// EachUsage calls fn for every usage row of the filter, by start time, call id and leg,
+// one row at a time: a year of calls is never held in memory. An error from fn stops it.
+func (s *SQL) EachUsage(ctx context.Context, tenantID string, f UsageFilter, fn func(*UsageRecord) error) error {
+	where, args := f.where(tenantID)
+	return each(ctx, s.read, usageSelect+` WHERE `+where+` ORDER BY start_at, call_id, leg`, args, func(r rows) error {
+		u, err := scanUsage(r, tenantID)
+		if err != nil {
+			return err
+		}
+		return fn(&u)
+	})
+}
+
+// UsageDay is the number of calls and their charges on one UTC day.
+type UsageDay struct {
+	Day    time.Time // midnight UTC
+	Calls  int64
+	Charge money.Amount
+}
+
+// ReportUsageDaily sums the filter's calls and charges per UTC day of their start, by day;
+// days without calls are left out.
+func (s *SQL) ReportUsageDaily(ctx context.Context, tenantID string, f UsageFilter) ([]UsageDay, error) {
+	where, args := f.where(tenantID)
+	const day = int64(24 * time.Hour)
+	var out []UsageDay
+	// Integer division on both engines; start_at is never negative for a real call.
+	err := each(ctx, s.read, `SELECT start_at / `+strconv.FormatInt(day, 10)+` AS d, COUNT(*), COALESCE(SUM(charge), 0)
+		FROM usage WHERE `+where+` GROUP BY d ORDER BY d`, args, func(r rows) error {
+		var d, n, sum int64
+		if err := r.Scan(&d, &n, &sum); err != nil {
+			return err
+		}
+		out = append(out, UsageDay{Day: fromNano(d * day), Calls: n, Charge: money.Amount(sum)})
+		return nil
+	})
+	return out, err
+}
+
+// EachEntry calls fn for every ledger entry of a tenant with at in [from, to), by seq.
+func (s *SQL) EachEntry(ctx context.Context, tenantID string, from, to time.Time, fn func(ledger.Entry) error) error {
+	return each(ctx, s.read, entrySelect+` WHERE tenant_id = ? AND at >= ? AND at < ? ORDER BY seq`,
+		[]any{tenantID, from.UnixNano(), to.UnixNano()}, func(r rows) error {
+			e, err := scanEntry(r)
+			if err != nil {
+				return err
+			}
+			return fn(e)
+		})
+}
+
+// ReportRecharge reads a tenant's auto-recharge state (settings included); a tenant that
+// never set it up has recharge.New's.
+func (s *SQL) ReportRecharge(ctx context.Context, tenantID string) (*recharge.State, error) {
+	st := recharge.New(tenantID)
+	return st, loadRecharge(ctx, s.read, tenantID, st)
 }

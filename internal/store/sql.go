@@ -324,24 +324,28 @@ func (s *SQL) Account(ctx context.Context, tenant string) (*ledger.Account, erro
 }
 
 func (s *SQL) Entries(ctx context.Context, tenant string, after int64, limit int) ([]ledger.Entry, error) {
-	r, err := s.read.query(ctx, `SELECT seq, kind, amount, balance_before, balance_after, at, lot_id, ref, reason
-		FROM ledger_entries WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?`, tenant, after, limit)
+	var out []ledger.Entry
+	err := each(ctx, s.read, entrySelect+` WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?`, []any{tenant, after, limit},
+		func(r rows) error {
+			e, err := scanEntry(r)
+			out = append(out, e)
+			return err
+		})
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
-	var out []ledger.Entry
-	for r.Next() {
-		var e ledger.Entry
-		var kind string
-		var at int64
-		if err := r.Scan(&e.Seq, &kind, (*int64)(&e.Amount), (*int64)(&e.Before), (*int64)(&e.After), &at, &e.LotID, &e.Ref, &e.Reason); err != nil {
-			return nil, err
-		}
-		e.Kind, e.At = ledger.EntryKind(kind), fromNano(at)
-		out = append(out, e)
-	}
-	return out, r.Err()
+	return out, nil
+}
+
+const entrySelect = `SELECT seq, kind, amount, balance_before, balance_after, at, lot_id, ref, reason FROM ledger_entries`
+
+func scanEntry(r rows) (ledger.Entry, error) {
+	var e ledger.Entry
+	var kind string
+	var at int64
+	err := r.Scan(&e.Seq, &kind, (*int64)(&e.Amount), (*int64)(&e.Before), (*int64)(&e.After), &at, &e.LotID, &e.Ref, &e.Reason)
+	e.Kind, e.At = ledger.EntryKind(kind), fromNano(at)
+	return e, err
 }
 
 func (s *SQL) Lots(ctx context.Context, tenant string) ([]ledger.Lot, error) {
