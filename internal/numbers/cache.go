@@ -19,7 +19,9 @@ type cacheEntry struct {
 	err          error
 }
 
-type parseCache struct{ slots [cacheSlots]atomic.Pointer[cacheEntry] }
+type parseCache struct {
+	slots [cacheSlots]atomic.Pointer[cacheEntry]
+}
 
 var (
 	cacheSeed = maphash.MakeSeed()
