@@ -15,8 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/commcredits/commcredits/internal/charging"
 	"github.com/commcredits/commcredits/internal/payer"
+	"github.com/commcredits/commcredits/internal/pgtest"
 	"github.com/commcredits/commcredits/internal/store"
 	"github.com/commcredits/commcredits/internal/tenant"
 	"github.com/commcredits/commcredits/internal/writer"
@@ -29,7 +32,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
 		os.Exit(ChildMain(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	pgtest.Main(m)
 }
 
 func tiny() Sizes {
@@ -253,5 +256,38 @@ func BenchmarkAdmit(b *testing.B) {
 		c := calls[i%len(calls)]
 		charging.Authorize(c.ctx, c.call)
 		i++
+	}
+}
+
+// TestP6OnPostgres runs P6 against a real server: a scratch database is created, the raw
+// ceiling and the CDR figure are measured in it, and it is dropped afterwards.
+func TestP6OnPostgres(t *testing.T) {
+	ctx := context.Background()
+	admin := pgtest.AdminDSN(t)
+	w := Default()
+	w.Tenants, w.Prefixes = 10, 2_000
+	r := &runner{opt: Options{Sizes: tiny(), Postgres: admin}, w: w.norm(), dir: t.TempDir(), progress: &bytes.Buffer{}, start: time.Now()}
+	rep := &Report{Limits: map[string]Limit{}}
+	f := &Figure{Target: 30_000, Better: "higher"}
+	if err := r.p6(ctx, rep, f); err != nil {
+		t.Fatal(err)
+	}
+	lim := rep.Limits[LimitPostgres]
+	if f.Status != "ok" || !(*f.Value > 0) || !(lim.Value > 0) || *f.Ratio != *f.Value/lim.Value || f.Extra["cdrs"].(int64) != int64(tiny().P1CDRs) {
+		t.Fatalf("%+v %+v", f, lim)
+	}
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var left int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_database WHERE datname LIKE 'commcredits_bench_%'`).Scan(&left); err != nil || left != 0 {
+		t.Errorf("%d scratch databases left (%v)", left, err)
+	}
+	// A URL that is not postgres:// is refused with a clear message.
+	r.opt.Postgres = "host=/tmp dbname=x"
+	if err := r.p6(ctx, rep, &Figure{}); err == nil || !strings.Contains(err.Error(), "postgres:// URL") {
+		t.Errorf("%v", err)
 	}
 }

@@ -106,7 +106,8 @@ func RawSQLiteInserts(ctx context.Context, d *db.DB, first, n, perTx int, dur ti
 // batch per transaction.
 func rawPostgresInserts(ctx context.Context, d *db.DB, n, perTx int, dur time.Duration) (int, error) {
 	entries, cmds := RawInsertSQL(perTx)
-	entries, cmds = dollars(entries), dollars(cmds)
+	// x'00' is a bit string on PostgreSQL.
+	entries, cmds = dollars(entries), dollars(strings.ReplaceAll(cmds, `x'00'`, `'\x00'::bytea`))
 	seqs, keys := make([]any, perTx), make([]any, perTx)
 	start := time.Now()
 	done := 0

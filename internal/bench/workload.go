@@ -197,6 +197,14 @@ func (w Workload) Funding(i int) string {
 func (w Workload) Populate(ctx context.Context, st store.Store, wr *writer.Writer) error {
 	w = w.norm()
 	created := w.Month.AddDate(0, -1, 0)
+	// One at a time: concurrent tenant inserts conflict under PostgreSQL's SERIALIZABLE, and
+	// the store does not retry outside the writer.
+	for i := range w.Tenants {
+		id := TenantID(i)
+		if err := st.CreateTenant(ctx, store.Tenant{ID: id, Name: id, Currency: usd, CreatedAt: created}); err != nil {
+			return fmt.Errorf("tenant %s: %w", id, err)
+		}
+	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64)
 	errs := make(chan error, 1)
@@ -206,7 +214,7 @@ func (w Workload) Populate(ctx context.Context, st store.Store, wr *writer.Write
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := w.populateOne(ctx, st, wr, i, created); err != nil {
+			if err := w.populateOne(ctx, wr, i); err != nil {
 				select {
 				case errs <- fmt.Errorf("tenant %s: %w", TenantID(i), err):
 				default:
@@ -223,11 +231,8 @@ func (w Workload) Populate(ctx context.Context, st store.Store, wr *writer.Write
 	}
 }
 
-func (w Workload) populateOne(ctx context.Context, st store.Store, wr *writer.Writer, i int, created time.Time) error {
+func (w Workload) populateOne(ctx context.Context, wr *writer.Writer, i int) error {
 	id := TenantID(i)
-	if err := st.CreateTenant(ctx, store.Tenant{ID: id, Name: id, Currency: usd, CreatedAt: created}); err != nil {
-		return err
-	}
 	home := w.home(i)
 	for u := range w.usersPer(i) {
 		for _, p := range []struct {
