@@ -291,3 +291,25 @@ func TestP6OnPostgres(t *testing.T) {
 		t.Errorf("%v", err)
 	}
 }
+
+// TestAdmitAllocatesNothing: P7's calls, numbers of 243 countries, admitted with no
+// allocation once their numbers are cached (the parse cache must hold the working set).
+func TestAdmitAllocatesNothing(t *testing.T) {
+	w := Default()
+	w.Prefixes = 20_000
+	calls, err := w.admitCalls(4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range calls {
+		charging.Authorize(c.ctx, c.call)
+	}
+	i := 0
+	if n := testing.AllocsPerRun(3*len(calls), func() {
+		c := calls[i%len(calls)]
+		charging.Authorize(c.ctx, c.call)
+		i++
+	}); n != 0 {
+		t.Errorf("admitting a call allocates %v times", n)
+	}
+}

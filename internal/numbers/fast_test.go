@@ -157,17 +157,22 @@ func TestParseCacheBounded(t *testing.T) {
 	if _, _, ok := parsed.get(cacheHash("+12025550100", "GB"), "+12025550100", "GB"); ok {
 		t.Fatal("an answer for US served GB")
 	}
-	// A third key in a full set replaces one of the two, never a slot of another set.
-	i := h & (cacheSlots - 1)
-	parsed.put(i|1<<40, "a", "", Number{E164: "a"}, nil)
-	parsed.put(i|1<<40, "b", "", Number{E164: "b"}, nil)
+	// A key in a full set replaces one of its answers, never a slot of another set.
+	parsed.reset()
+	set := h % cacheSets
+	keys := []string{}
+	for k := range cacheWays + 1 {
+		key := fmt.Sprint("k", k)
+		parsed.put(set, key, "", Number{E164: key}, nil)
+		keys = append(keys, key)
+	}
 	held := 0
-	for _, k := range []string{"+12025550100", "a", "b"} {
-		if _, _, ok := parsed.get(i, k, map[string]string{"+12025550100": "US"}[k]); ok {
+	for _, k := range keys {
+		if _, _, ok := parsed.get(set, k, ""); ok {
 			held++
 		}
 	}
-	if held != 2 || parsed.len() != 2 {
+	if held != cacheWays || parsed.len() != cacheWays {
 		t.Fatalf("set holds %d answers, cache %d", held, parsed.len())
 	}
 }
