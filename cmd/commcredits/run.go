@@ -182,10 +182,16 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, h ho
 	dsn := fs.String("db", envOr(h, envDB, db.DefaultDSN), "database DSN (env "+envDB+")")
 	logLevel := fs.String("log-level", envOr(h, envLogLevel, "info"), "log level (env "+envLogLevel+")")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 15*time.Second, "how long to drain requests and in-flight work on SIGINT/SIGTERM")
+	fundingCfg := fundingFlags(fs, h)
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 	log, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "commcredits serve: %v\n", err)
+		return exitUsage
+	}
+	fcfg, err := fundingCfg()
 	if err != nil {
 		fmt.Fprintf(stderr, "commcredits serve: %v\n", err)
 		return exitUsage
@@ -234,6 +240,16 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, h ho
 	go w.Sweep(ctx, st, 5*time.Second, log)
 	// Card versions another process imports are picked up within seconds.
 	go reloadRateCards(ctx, st, cards, 10*time.Second, log)
+	// Payments and notifications: River workers and the outbox dispatcher. Registered
+	// after the writer, so on shutdown they drain first and their reports still reach it.
+	fl, err := startFunding(ctx, fcfg, d, st, w, log)
+	if err != nil {
+		log.Error("cannot start: jobs", "err", err)
+		_ = w.Close()
+		d.Close()
+		return exitError
+	}
+	srv.OnShutdown("jobs", fl.Stop)
 
 	log.Info("listening", "addr", ln.Addr().String(), "version", version)
 	if h.listening != nil {

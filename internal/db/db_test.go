@@ -50,8 +50,8 @@ func TestSQLiteOpenMigrateTwice(t *testing.T) {
 		t.Fatalf("fresh file SchemaVersion = %d, %d, %v; want 0 and >= 1", cur, latest, err)
 	}
 	n, err := d.Migrate(ctx)
-	if err != nil || n != int(latest) {
-		t.Fatalf("first Migrate = %d, %v; want %d applied", n, err, latest)
+	if err != nil || n < 1 || n > int(latest) { // versions may have gaps (see below)
+		t.Fatalf("first Migrate = %d, %v; want 1..%d applied", n, err, latest)
 	}
 	n, err = d.Migrate(ctx)
 	if err != nil || n != 0 {
@@ -205,9 +205,14 @@ func TestPostgresOpenMigrateTwice(t *testing.T) {
 	if err != nil || cur != 0 || latest < 1 {
 		t.Fatalf("fresh database SchemaVersion = %d, %d, %v; want 0 and >= 1", cur, latest, err)
 	}
+	// Branches number their migrations ahead of merging, so versions may have gaps: count
+	// at least one and at most latest, and end at latest.
 	n, err := d.Migrate(ctx)
-	if err != nil || n != int(latest) {
-		t.Fatalf("first Migrate = %d, %v; want %d", n, err, latest)
+	if err != nil || n < 1 || n > int(latest) {
+		t.Fatalf("first Migrate = %d, %v; want 1..%d", n, err, latest)
+	}
+	if cur, _, err := d.SchemaVersion(ctx); err != nil || cur != latest {
+		t.Fatalf("after Migrate: version %d, %v; want %d", cur, err, latest)
 	}
 	n, err = d.Migrate(ctx)
 	if err != nil || n != 0 {

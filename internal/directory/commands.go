@@ -186,11 +186,13 @@ type Changes struct {
 	Numbers        []Number `json:"numbers,omitempty"`
 	DeletedNumbers []string `json:"deleted_numbers,omitempty"`
 	Settings       bool     `json:"settings,omitempty"`
+	// Notify: the billing contacts or webhooks changed (storage rewrites the tenant's).
+	Notify bool `json:"notify,omitempty"`
 }
 
 // Empty reports whether c changes nothing.
 func (c *Changes) Empty() bool {
-	return len(c.Users) == 0 && len(c.DeletedUsers) == 0 && len(c.Numbers) == 0 && len(c.DeletedNumbers) == 0 && !c.Settings
+	return len(c.Users) == 0 && len(c.DeletedUsers) == 0 && len(c.Numbers) == 0 && len(c.DeletedNumbers) == 0 && !c.Settings && !c.Notify
 }
 
 // Merge folds o, the changes of a later command, into c: the latest snapshot of a user or
@@ -205,6 +207,7 @@ func (c *Changes) Merge(o Changes) {
 			func(n Number) string { return n.E164 }, func(n Number) Number { return n })
 	}
 	c.Settings = c.Settings || o.Settings
+	c.Notify = c.Notify || o.Notify
 }
 
 // merge folds the later puts and deletes (disjoint, as one command's are; a delete wins
@@ -290,6 +293,14 @@ func Apply(d *Directory, cmd Command, env Env) (Changes, error) {
 		err = a.releaseNumber(c)
 	case SetPurchasedLicences:
 		err = a.setPurchasedLicences(c)
+	case PutBillingContact:
+		err = a.putBillingContact(c)
+	case RemoveBillingContact:
+		err = a.removeBillingContact(c)
+	case PutWebhook:
+		err = a.putWebhook(c)
+	case DeleteWebhook:
+		err = a.deleteWebhook(c)
 	default:
 		err = invalid("", "unknown command %T", cmd)
 	}

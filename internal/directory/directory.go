@@ -127,11 +127,15 @@ type Directory struct {
 	// PurchasedLicences counts licences bought per code (the dial-out pool's "purchased"
 	// basis); codes with 0 are left out.
 	PurchasedLicences map[string]int
+	// Contacts get the billing emails; Webhooks get every event they filter for (§7).
+	Contacts []Contact
+	Webhooks map[string]*Webhook
 }
 
 // New returns an empty directory for tenant.
 func New(tenant string) *Directory {
-	return &Directory{Tenant: tenant, Users: map[string]*User{}, Numbers: map[string]*Number{}, PurchasedLicences: map[string]int{}}
+	return &Directory{Tenant: tenant, Users: map[string]*User{}, Numbers: map[string]*Number{}, PurchasedLicences: map[string]int{},
+		Webhooks: map[string]*Webhook{}}
 }
 
 // Clone returns a deep copy of d.
@@ -150,6 +154,13 @@ func (d *Directory) Clone() *Directory {
 		v := *n
 		c.Numbers[e] = &v
 	}
+	c.Contacts = slices.Clone(d.Contacts)
+	c.Webhooks = make(map[string]*Webhook, len(d.Webhooks))
+	for id, w := range d.Webhooks {
+		v := *w
+		v.Events = slices.Clone(w.Events)
+		c.Webhooks[id] = &v
+	}
 	return c
 }
 
@@ -162,6 +173,9 @@ func (d *Directory) init() {
 	}
 	if d.PurchasedLicences == nil {
 		d.PurchasedLicences = map[string]int{}
+	}
+	if d.Webhooks == nil {
+		d.Webhooks = map[string]*Webhook{}
 	}
 }
 

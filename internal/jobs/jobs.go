@@ -56,11 +56,13 @@ type Config struct {
 	Charger  Charger
 	Reporter Reporter
 
-	// Notifications: Contacts+Mailer send email, Webhooks posts webhooks; the
-	// worker is registered when Mailer or Webhooks is set.
+	// Notifications: the worker is registered when Contacts and Webhooks are both
+	// set (New refuses a Mailer without them: mail with nobody to send it to would be
+	// dropped). Without a Mailer, email targets fail with ErrNoMailer and are retried.
 	Contacts   Contacts
 	Mailer     Mailer
 	Webhooks   Webhooks
+	Names      TenantNames  // optional: tenant display names for the messages
 	HTTPClient *http.Client // for webhooks; default: 10 s timeout, no redirects
 
 	// Ticks and sweeps.
@@ -145,12 +147,16 @@ func New(d *db.DB, cfg Config) (*Jobs, error) {
 		river.AddWorker(workers, &PaymentWorker{Charger: cfg.Charger, Reporter: cfg.Reporter})
 		queues[QueuePayments] = river.QueueConfig{MaxWorkers: orDefault(cfg.PaymentWorkers, 4)}
 	}
-	if cfg.Mailer != nil || cfg.Webhooks != nil {
+	if (cfg.Mailer != nil || cfg.Contacts != nil || cfg.Webhooks != nil) && (cfg.Contacts == nil || cfg.Webhooks == nil) {
+		return fail(errors.New("jobs: notifications need both Contacts and Webhooks (the tenant's billing contacts and endpoints)"))
+	}
+	if cfg.Contacts != nil && cfg.Webhooks != nil {
 		hc := cfg.HTTPClient
 		if hc == nil {
 			hc = &http.Client{Timeout: 10 * time.Second, CheckRedirect: noRedirects}
 		}
-		river.AddWorker(workers, &NotifyWorker{Contacts: cfg.Contacts, Mailer: cfg.Mailer, Webhooks: cfg.Webhooks, HTTP: hc, log: logDB})
+		river.AddWorker(workers, &NotifyWorker{Contacts: cfg.Contacts, Mailer: cfg.Mailer, Webhooks: cfg.Webhooks,
+			Names: cfg.Names, HTTP: hc, log: logDB})
 		queues[QueueNotify] = river.QueueConfig{MaxWorkers: orDefault(cfg.NotifyWorkers, 4)}
 	}
 	var periodic []*river.PeriodicJob

@@ -25,6 +25,11 @@ type Notify struct {
 	Tenant   string          `json:"tenant"`
 	DedupKey string          `json:"dedup_key" river:"unique"`
 	Event    json.RawMessage `json:"event"`
+	// Resend names a manual resend (see Jobs.Resend): its targets are sent again even if
+	// the original delivery reached them, once per Resend. Only, if set, limits it to one
+	// target ("email" or "webhook:<id>").
+	Resend string `json:"resend,omitempty" river:"unique"`
+	Only   string `json:"only,omitempty"`
 }
 
 // KindNotify is Notify's River kind.
@@ -77,12 +82,21 @@ type Webhooks interface {
 	Endpoints(ctx context.Context, tenant string, t notify.Type) ([]Endpoint, error)
 }
 
+// TenantNames gives a tenant's display name for the email greeting and the webhook
+// payload; *store.SQL's TenantName is one.
+type TenantNames func(ctx context.Context, tenant string) (string, error)
+
+// ErrNoMailer fails the email target when no SMTP relay is configured: the job retries
+// with back-off, so the mail goes out once the process runs with one.
+var ErrNoMailer = errors.New("jobs: no SMTP relay configured")
+
 // NotifyWorker works Notify jobs.
 type NotifyWorker struct {
 	river.WorkerDefaults[Notify]
 	Contacts Contacts
-	Mailer   Mailer
+	Mailer   Mailer // nil: email targets fail with ErrNoMailer and are retried
 	Webhooks Webhooks
+	Names    TenantNames
 	HTTP     *http.Client
 	log      logStore
 }
@@ -103,10 +117,18 @@ func (w *NotifyWorker) Work(ctx context.Context, job *river.Job[Notify]) error {
 	if e.ID == "" {
 		e.ID = job.Args.DedupKey
 	}
+	if e.TenantName == "" && w.Names != nil {
+		if name, err := w.Names(ctx, job.Args.Tenant); err == nil {
+			e.TenantName = name
+		}
+	}
 	var errs []error
 	invalid := true
 	try := func(target string, send func() (int, error)) {
-		done, err := w.log.delivered(ctx, job.Args.DedupKey, target)
+		if job.Args.Only != "" && job.Args.Only != target {
+			return
+		}
+		done, err := w.log.delivered(ctx, job.Args.DedupKey, target, job.Args.Resend)
 		if err != nil {
 			errs = append(errs, err)
 			invalid = false
@@ -115,9 +137,11 @@ func (w *NotifyWorker) Work(ctx context.Context, job *river.Job[Notify]) error {
 		if done {
 			return
 		}
+		began := time.Now()
 		status, err := send()
 		if lerr := w.log.record(ctx, delivery{key: job.Args.DedupKey, tenant: job.Args.Tenant, target: target,
-			jobID: job.ID, attempt: job.Attempt, ok: err == nil, status: status, err: err}); lerr != nil {
+			jobID: job.ID, attempt: job.Attempt, ok: err == nil, status: status, err: err,
+			took: time.Since(began), resend: job.Args.Resend}); lerr != nil {
 			// The send may have happened; a retry may send again (at least once).
 			errs = append(errs, lerr)
 			invalid = false
@@ -127,7 +151,7 @@ func (w *NotifyWorker) Work(ctx context.Context, job *river.Job[Notify]) error {
 			invalid = invalid && errors.Is(err, notify.ErrInvalid)
 		}
 	}
-	if w.Mailer != nil && w.Contacts != nil {
+	if w.Contacts != nil {
 		to, err := w.Contacts.BillingEmails(ctx, job.Args.Tenant)
 		switch {
 		case err != nil:
@@ -137,6 +161,9 @@ func (w *NotifyWorker) Work(ctx context.Context, job *river.Job[Notify]) error {
 				msg, err := notify.Render(e)
 				if err != nil {
 					return 0, err
+				}
+				if w.Mailer == nil {
+					return 0, ErrNoMailer
 				}
 				return 0, w.Mailer.Send(ctx, to, msg)
 			})
@@ -163,22 +190,51 @@ func (w *NotifyWorker) Work(ctx context.Context, job *river.Job[Notify]) error {
 	return err
 }
 
-// Delivery is one row of the delivery log.
+// Delivery is one row of the delivery log: one try of one target.
 type Delivery struct {
-	DedupKey   string
-	Tenant     string
-	Target     string
-	JobID      int64
-	Attempt    int
-	OK         bool
-	HTTPStatus int
-	Error      string
-	At         time.Time
+	DedupKey   string        `json:"event_id"`
+	Tenant     string        `json:"tenant"`
+	Target     string        `json:"target"` // "email" or "webhook:<id>"
+	JobID      int64         `json:"job_id"`
+	Attempt    int           `json:"attempt"`
+	OK         bool          `json:"ok"`
+	HTTPStatus int           `json:"http_status,omitempty"`
+	Error      string        `json:"error,omitempty"`
+	Duration   time.Duration `json:"duration_ns"`
+	Resend     string        `json:"resend,omitempty"` // the manual resend it belongs to
+	At         time.Time     `json:"at"`
 }
 
 // Deliveries returns the delivery log of one dedup key, oldest first.
 func (j *Jobs) Deliveries(ctx context.Context, dedupKey string) ([]Delivery, error) {
-	return j.store.list(ctx, dedupKey)
+	return j.store.list(ctx, qList, dedupKey)
+}
+
+// TenantDeliveries returns a tenant's last limit delivery tries (default 100), newest first.
+func (j *Jobs) TenantDeliveries(ctx context.Context, tenant string, limit int) ([]Delivery, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	return j.store.list(ctx, qListTenant, tenant, limit)
+}
+
+// Resend enqueues a fresh delivery of a logged event e (the event as the outbox holds it):
+// every target, or only target ("email", "webhook:<id>") when not empty, is sent again even
+// if it was delivered before. The new tries are logged under the same dedup key with the
+// resend's name, which it returns.
+func (j *Jobs) Resend(ctx context.Context, e notify.Event, target string, now time.Time) (string, error) {
+	n, err := NewNotify(e)
+	if err != nil {
+		return "", err
+	}
+	if target != "" && target != TargetEmail && !strings.HasPrefix(target, "webhook:") {
+		return "", fmt.Errorf("%w: target %q is not email or webhook:<id>", notify.ErrInvalid, target)
+	}
+	n.Resend, n.Only = fmt.Sprintf("resend-%d", now.UnixNano()), target
+	if _, err := j.Enqueue(ctx, n); err != nil {
+		return "", err
+	}
+	return n.Resend, nil
 }
 
 type delivery struct {
@@ -188,20 +244,23 @@ type delivery struct {
 	ok                  bool
 	status              int
 	err                 error
+	took                time.Duration
+	resend              string
 }
 
 type logStore interface {
-	delivered(ctx context.Context, key, target string) (bool, error)
+	delivered(ctx context.Context, key, target, resend string) (bool, error)
 	record(ctx context.Context, d delivery) error
-	list(ctx context.Context, key string) ([]Delivery, error)
+	list(ctx context.Context, q string, args ...any) ([]Delivery, error)
 }
 
 const (
-	qDelivered = `SELECT 1 FROM jobs_delivery_log WHERE dedup_key = ? AND target = ? AND ok = ? LIMIT 1`
-	qRecord    = `INSERT INTO jobs_delivery_log (dedup_key, tenant_id, target, job_id, attempt, ok, http_status, error, at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	qList = `SELECT dedup_key, tenant_id, target, job_id, attempt, ok, http_status, error, at
-		FROM jobs_delivery_log WHERE dedup_key = ? ORDER BY id`
+	qDelivered = `SELECT 1 FROM jobs_delivery_log WHERE dedup_key = ? AND target = ? AND ok = ? AND resend = ? LIMIT 1`
+	qRecord    = `INSERT INTO jobs_delivery_log (dedup_key, tenant_id, target, job_id, attempt, ok, http_status, error, at, duration_ns, resend)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	logCols     = `dedup_key, tenant_id, target, job_id, attempt, ok, http_status, error, at, duration_ns, resend`
+	qList       = `SELECT ` + logCols + ` FROM jobs_delivery_log WHERE dedup_key = ? ORDER BY id`
+	qListTenant = `SELECT ` + logCols + ` FROM jobs_delivery_log WHERE tenant_id = ? ORDER BY at DESC, id DESC LIMIT ?`
 )
 
 func recordArgs(d delivery) []any {
@@ -212,7 +271,7 @@ func recordArgs(d delivery) []any {
 			msg = msg[:2000]
 		}
 	}
-	return []any{d.key, d.tenant, d.target, d.jobID, d.attempt, d.ok, d.status, msg, time.Now().UnixNano()}
+	return []any{d.key, d.tenant, d.target, d.jobID, d.attempt, d.ok, d.status, msg, time.Now().UnixNano(), int64(d.took), d.resend}
 }
 
 // sqlLog is the delivery log on River's SQLite connection (not the engine's
@@ -220,9 +279,9 @@ func recordArgs(d delivery) []any {
 // at the write lock).
 type sqlLog struct{ d *sql.DB }
 
-func (s sqlLog) delivered(ctx context.Context, key, target string) (bool, error) {
+func (s sqlLog) delivered(ctx context.Context, key, target, resend string) (bool, error) {
 	var one int
-	err := s.d.QueryRowContext(ctx, qDelivered, key, target, true).Scan(&one)
+	err := s.d.QueryRowContext(ctx, qDelivered, key, target, true, resend).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -234,20 +293,31 @@ func (s sqlLog) record(ctx context.Context, d delivery) error {
 	return err
 }
 
-func (s sqlLog) list(ctx context.Context, key string) ([]Delivery, error) {
-	r, err := s.d.QueryContext(ctx, qList, key)
+type scanner interface{ Scan(dest ...any) error }
+
+func scanDelivery(r scanner) (Delivery, error) {
+	var d Delivery
+	var at, took, jobID, attempt, status int64
+	if err := r.Scan(&d.DedupKey, &d.Tenant, &d.Target, &jobID, &attempt, &d.OK, &status, &d.Error, &at, &took, &d.Resend); err != nil {
+		return d, err
+	}
+	d.JobID, d.Attempt, d.HTTPStatus, d.Duration = jobID, int(attempt), int(status), time.Duration(took)
+	d.At = time.Unix(0, at).UTC()
+	return d, nil
+}
+
+func (s sqlLog) list(ctx context.Context, q string, args ...any) ([]Delivery, error) {
+	r, err := s.d.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
 	var out []Delivery
 	for r.Next() {
-		var d Delivery
-		var at int64
-		if err := r.Scan(&d.DedupKey, &d.Tenant, &d.Target, &d.JobID, &d.Attempt, &d.OK, &d.HTTPStatus, &d.Error, &at); err != nil {
+		d, err := scanDelivery(r)
+		if err != nil {
 			return nil, err
 		}
-		d.At = time.Unix(0, at).UTC()
 		out = append(out, d)
 	}
 	return out, r.Err()
@@ -255,8 +325,8 @@ func (s sqlLog) list(ctx context.Context, key string) ([]Delivery, error) {
 
 type pgLog struct{ p *pgxpool.Pool }
 
-func (p pgLog) delivered(ctx context.Context, key, target string) (bool, error) {
-	r, err := p.p.Query(ctx, rebind(qDelivered), key, target, true)
+func (p pgLog) delivered(ctx context.Context, key, target, resend string) (bool, error) {
+	r, err := p.p.Query(ctx, rebind(qDelivered), key, target, true, resend)
 	if err != nil {
 		return false, err
 	}
@@ -271,22 +341,18 @@ func (p pgLog) record(ctx context.Context, d delivery) error {
 	return err
 }
 
-func (p pgLog) list(ctx context.Context, key string) ([]Delivery, error) {
-	r, err := p.p.Query(ctx, rebind(qList), key)
+func (p pgLog) list(ctx context.Context, q string, args ...any) ([]Delivery, error) {
+	r, err := p.p.Query(ctx, rebind(q), args...)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
 	var out []Delivery
 	for r.Next() {
-		var d Delivery
-		var at int64
-		var attempt, status int32
-		if err := r.Scan(&d.DedupKey, &d.Tenant, &d.Target, &d.JobID, &attempt, &d.OK, &status, &d.Error, &at); err != nil {
+		d, err := scanDelivery(r)
+		if err != nil {
 			return nil, err
 		}
-		d.Attempt, d.HTTPStatus = int(attempt), int(status)
-		d.At = time.Unix(0, at).UTC()
 		out = append(out, d)
 	}
 	return out, r.Err()

@@ -2,6 +2,8 @@ package jobs_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -157,7 +159,7 @@ func TestNotifySMTPDownIsRetriedAndDeliveredOnce(t *testing.T) {
 		port := l.Addr().(*net.TCPAddr).Port
 		l.Close()
 
-		j := start(t, d, jobs.Config{Contacts: contacts{"ap@acme.test"}, Mailer: mailer(t, port),
+		j := start(t, d, jobs.Config{Contacts: contacts{"ap@acme.test"}, Mailer: mailer(t, port), Webhooks: hooks{},
 			Backoff: func(int) time.Duration { return 200 * time.Millisecond }})
 		n := rechargeEvent(t, "att-down")
 		enqueue(t, d, j, n)
@@ -195,6 +197,80 @@ func TestNotifySMTPDownIsRetriedAndDeliveredOnce(t *testing.T) {
 		last := log[len(log)-1]
 		if !last.OK || failed() < 2 || len(log) != failed()+1 || !strings.Contains(log[0].Error, "smtp") {
 			t.Errorf("delivery log %+v, want failed tries then one success", log)
+		}
+	})
+}
+
+// A manual resend sends again to a target already delivered, once, and logs the new try
+// under the same event id with its duration; the original delivery is not repeated.
+func TestNotifyResendDeliversAgainOnce(t *testing.T) {
+	each(t, func(t *testing.T, d *db.DB) {
+		var (
+			mu    sync.Mutex
+			posts int
+		)
+		hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			posts++
+			mu.Unlock()
+		}))
+		t.Cleanup(hook.Close)
+		count := func() int { mu.Lock(); defer mu.Unlock(); return posts }
+		j := start(t, d, jobs.Config{Contacts: contacts{}, Webhooks: hooks{{ID: "wh1", URL: hook.URL, Secret: "whsec_0123456789abcdef"}}})
+		n := rechargeEvent(t, "att-resend")
+		enqueue(t, d, j, n)
+		eventually(t, 15*time.Second, "the webhook", func() bool { return count() == 1 })
+		var e notify.Event
+		if err := json.Unmarshal(n.Event, &e); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := j.Resend(context.Background(), e, "smtp:nope", time.Now()); !errors.Is(err, notify.ErrInvalid) {
+			t.Fatalf("resend to a bad target: %v", err)
+		}
+		name, err := j.Resend(context.Background(), e, "webhook:wh1", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 15*time.Second, "the resent webhook", func() bool { return count() == 2 })
+		time.Sleep(300 * time.Millisecond)
+		if c := count(); c != 2 {
+			t.Fatalf("%d posts, want 2", c)
+		}
+		log, err := j.Deliveries(context.Background(), n.DedupKey)
+		if err != nil || len(log) != 2 || log[0].Resend != "" || log[1].Resend != name || !log[1].OK || log[1].Duration <= 0 {
+			t.Fatalf("delivery log %+v, %v", log, err)
+		}
+		byTenant, err := j.TenantDeliveries(context.Background(), "t-1", 10)
+		if err != nil || len(byTenant) != 2 || byTenant[0].Resend != name {
+			t.Fatalf("tenant log %+v, %v; want newest first", byTenant, err)
+		}
+	})
+}
+
+// Without an SMTP relay the email target fails (retried, logged), it is never dropped.
+func TestNotifyWithoutMailerRetriesEmail(t *testing.T) {
+	each(t, func(t *testing.T, d *db.DB) {
+		j := start(t, d, jobs.Config{Contacts: contacts{"ap@acme.test"}, Webhooks: hooks{},
+			Backoff: func(int) time.Duration { return 100 * time.Millisecond }})
+		n := rechargeEvent(t, "att-nomailer")
+		enqueue(t, d, j, n)
+		eventually(t, 15*time.Second, "two failed tries", func() bool {
+			log, err := j.Deliveries(context.Background(), n.DedupKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(log) >= 2 && !log[1].OK && strings.Contains(log[1].Error, "no SMTP relay")
+		})
+	})
+}
+
+func TestNotifyNeedsContactsAndWebhooks(t *testing.T) {
+	each(t, func(t *testing.T, d *db.DB) {
+		for _, cfg := range []jobs.Config{{Mailer: mailer(t, 25)}, {Contacts: contacts{}}, {Webhooks: hooks{}}} {
+			if j, err := jobs.New(d, cfg); err == nil {
+				_ = j.Stop(context.Background())
+				t.Errorf("New(%+v) accepted a half-configured notify worker", cfg)
+			}
 		}
 	})
 }

@@ -28,6 +28,10 @@ type PaymentAttempt struct {
 	Customer string `json:"customer,omitempty"`
 	// Purpose: "auto_recharge", "purchase"; shown on the provider's dashboard.
 	Purpose string `json:"purpose"`
+	// Round tells apart the jobs of one key retried after an unknown outcome (the
+	// earlier job may not even be finished when the retry is enqueued). It is not sent to
+	// the provider: every round charges with the same key.
+	Round int `json:"round,omitempty" river:"unique"`
 }
 
 // KindPaymentAttempt is PaymentAttempt's River kind.
@@ -88,6 +92,17 @@ func (c ProviderCharger) Charge(ctx context.Context, a PaymentAttempt) (payment.
 	})
 }
 
+// Looker is a Charger that can look a charge up by its provider payment id, to settle a
+// charge the provider answered "processing"; ProviderCharger is one.
+type Looker interface {
+	Lookup(ctx context.Context, paymentID string) (payment.ChargeResult, error)
+}
+
+// Lookup implements Looker with Provider.Payment.
+func (c ProviderCharger) Lookup(ctx context.Context, paymentID string) (payment.ChargeResult, error) {
+	return c.Provider.Payment(ctx, paymentID)
+}
+
 // Outcome is what became of a payment attempt.
 type Outcome string
 
@@ -137,6 +152,25 @@ type PaymentWorker struct {
 // reported and cancel the job (no retry).
 func (w *PaymentWorker) Work(ctx context.Context, job *river.Job[PaymentAttempt]) error {
 	res, err := w.Charger.Charge(ctx, job.Args)
+	if l, ok := w.Charger.(Looker); ok && err == nil && res.Status == payment.StatusProcessing && res.PaymentID != "" {
+		// Accepted, not final (the bank confirms later). The retry of this job replays the
+		// same "processing" answer for the key, so ask for the charge itself: final, it is
+		// reported; still processing, the job tries again later (and, at its last try,
+		// reports the outcome unknown: the policy retries the same key later).
+		cur, lerr := l.Lookup(ctx, res.PaymentID)
+		switch {
+		case lerr != nil && payment.KindOf(lerr) == payment.KindRejected:
+			// The provider does not know its own payment: nothing to settle yet.
+			err = &payment.Error{Kind: payment.KindUnknownOutcome, Code: "processing", PaymentID: res.PaymentID, Err: lerr}
+		case lerr != nil:
+			err = lerr
+		case cur.Status == payment.StatusSucceeded:
+			res = cur
+		default:
+			err = &payment.Error{Kind: payment.KindUnknownOutcome, Code: "processing", PaymentID: res.PaymentID,
+				Err: fmt.Errorf("charge %s still processing", res.PaymentID)}
+		}
+	}
 	rep := PaymentReport{Attempt: job.Args, Result: res, Err: err, Tries: job.Attempt}
 	var pe *payment.Error
 	if errors.As(err, &pe) {

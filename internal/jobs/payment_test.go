@@ -198,3 +198,29 @@ func markRunning(t *testing.T, d *db.DB) {
 		t.Fatal(err)
 	}
 }
+
+// A charge the provider accepts as "processing" is not credited yet: the job looks it up
+// until the bank confirms it, then reports it succeeded, charged once.
+func TestPaymentProcessingSettlesByLookup(t *testing.T) {
+	each(t, func(t *testing.T, d *db.DB) {
+		fake := payment.NewFake(payment.Step{Processing: true})
+		rep := &reporter{}
+		j := start(t, d, jobs.Config{Charger: jobs.ProviderCharger{Provider: fake}, Reporter: rep})
+		enqueue(t, d, j, attempt("att-proc"))
+		eventually(t, 15*time.Second, "the processing charge", func() bool { return len(fake.Charges()) == 1 })
+		time.Sleep(300 * time.Millisecond)
+		if r := rep.all(); len(r) != 0 {
+			t.Fatalf("reported before the bank confirmed: %+v", r)
+		}
+		if !fake.Settle(fake.Charges()[0].Result.PaymentID) {
+			t.Fatal("nothing to settle")
+		}
+		eventually(t, 15*time.Second, "a report", func() bool { return len(rep.all()) > 0 })
+		if r := rep.all(); len(r) != 1 || r[0].Outcome != jobs.OutcomeSucceeded || r[0].Tries < 2 {
+			t.Fatalf("reports %+v; want one success after a retry", r)
+		}
+		if c := fake.Charges(); len(c) != 1 {
+			t.Fatalf("charges %+v", c)
+		}
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/commcredits/commcredits/internal/jobs"
@@ -20,9 +21,8 @@ import (
 	"github.com/commcredits/commcredits/internal/writer"
 )
 
-// Kinds of outbox rows the Dispatcher handles. "failed" and "alert" rows are records with
-// no consumer yet; they stay pending.
-var Kinds = []string{"start_attempt", "schedule_retry", "notify"}
+// Kinds of outbox rows the Dispatcher handles: every kind the tenant state writes.
+var Kinds = []string{"start_attempt", "schedule_retry", "notify", "failed", "alert"}
 
 // Submitter is the writer as the dispatcher and the reporter use it.
 type Submitter interface {
@@ -42,6 +42,11 @@ type Dispatcher struct {
 	Writer Submitter
 	Limit  int              // rows per Dispatch; default 100
 	Now    func() time.Time // default time.Now
+	// Alert takes an operator alert (a charge the provider rejected, an outcome that stays
+	// unknown); default: logged at error level on Log. An error leaves the row pending.
+	Alert func(ctx context.Context, tenant string, a recharge.Alert) error
+	// Log records failed attempts and, without Alert, alerts; default slog.Default().
+	Log *slog.Logger
 }
 
 // Dispatch reads up to Limit pending rows, oldest first, and hands each on: start_attempt →
@@ -97,7 +102,7 @@ func (d *Dispatcher) one(ctx context.Context, r store.OutboxRow) (bool, error) {
 		}
 		a := it.Action
 		_, err := d.Jobs.Enqueue(ctx, jobs.PaymentAttempt{Tenant: r.Tenant, AttemptKey: a.Key, Amount: int64(a.Amount),
-			Currency: r.Currency.Code, PaymentMethod: a.PaymentMethod, Purpose: string(a.Purpose)})
+			Currency: r.Currency.Code, PaymentMethod: a.PaymentMethod, Customer: a.Customer, Purpose: string(a.Purpose), Round: a.Round})
 		return err == nil, err
 	case "schedule_retry":
 		var it struct{ Action recharge.ScheduleRetry }
@@ -123,8 +128,57 @@ func (d *Dispatcher) one(ctx context.Context, r store.OutboxRow) (bool, error) {
 		}
 		_, err = d.Jobs.Enqueue(ctx, n)
 		return err == nil, err
+	case "failed":
+		// The attempt's end without money moving: the tenant heard of it through its own
+		// notification (recharge_failed, auto_recharge_suspended) or, for a purchase, from
+		// the command's answer; the row is its record. Logged for the operator.
+		var it struct{ Action recharge.Failed }
+		if err := json.Unmarshal(r.Body, &it); err != nil {
+			return false, err
+		}
+		a := it.Action
+		d.log().Info("payment attempt failed", "tenant", r.Tenant, "attempt", a.AttemptID, "purpose", string(a.Purpose),
+			"kind", a.Kind.String(), "code", a.Code, "reason", a.Reason)
+		return true, nil
+	case "alert":
+		var it struct{ Action recharge.Alert }
+		if err := json.Unmarshal(r.Body, &it); err != nil {
+			return false, err
+		}
+		if d.Alert != nil {
+			err := d.Alert(ctx, r.Tenant, it.Action)
+			return err == nil, err
+		}
+		a := it.Action
+		d.log().Error("operator alert: payment", "tenant", r.Tenant, "attempt", a.AttemptID, "key", a.Key, "code", a.Code, "message", a.Message)
+		return true, nil
 	}
 	return false, fmt.Errorf("unknown kind %q", r.Kind)
+}
+
+func (d *Dispatcher) log() *slog.Logger {
+	if d.Log != nil {
+		return d.Log
+	}
+	return slog.Default()
+}
+
+// Run dispatches every interval until ctx ends, logging errors; it returns after the
+// Dispatch in progress, so a shutdown that cancels ctx and waits for Run leaves no
+// enqueue half done.
+func (d *Dispatcher) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if _, err := d.Dispatch(ctx); err != nil && ctx.Err() == nil {
+			d.log().Warn("outbox dispatch", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Reporter is the jobs.Reporter that submits each payment outcome to the writer as a
@@ -137,7 +191,7 @@ type Reporter struct {
 var _ jobs.Reporter = Reporter{}
 
 // ReportPayment implements jobs.Reporter. A "processing" charge is not an outcome yet and
-// is not reported (nothing settles it yet: see docs/funding.md). A report the tenant refuses
+// is not reported (the payment job looks it up until it is final: docs/jobs.md). A report the tenant refuses
 // as not its attempt is dropped: no retry of the job could change that.
 func (p Reporter) ReportPayment(ctx context.Context, r jobs.PaymentReport) error {
 	cmd := tenant.PaymentReport{Key: r.Attempt.AttemptKey, Code: r.Code, Reason: r.Reason}

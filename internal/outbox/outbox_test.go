@@ -280,3 +280,54 @@ func TestRechargeLoopSoftDeclineThenRetry(t *testing.T) {
 		}
 	})
 }
+
+// A charge whose outcome stays unknown past all the job's tries is reported unknown; the
+// policy retries the same key later, and when that ends unknown again it is reported again
+// (not answered from the first report, which left the attempt in flight for good). When the
+// provider answers at last, the tenant is credited once, under the one key.
+func TestUnknownOutcomeTwiceThenSettles(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dsn string, s *store.SQL) {
+		ctx := context.Background()
+		steps := make([]payment.Step, 2*jobs.PaymentMaxAttempts)
+		for i := range steps {
+			steps[i] = payment.Unreachable
+		}
+		l := start(t, s, payment.NewFake(steps...))
+		l.d.Now = func() time.Time { return time.Now().Add(24 * time.Hour) } // every retry is due
+		inFlight := func() *recharge.Attempt {
+			var st *tenant.State
+			if err := s.WriteTx(ctx, func(tx store.Tx) (err error) {
+				st, _, err = tx.LoadState(ctx, tid, time.Now())
+				return
+			}); err != nil {
+				t.Fatal(err)
+			}
+			return st.Recharge.InFlight
+		}
+		if _, err := l.w.Submit(ctx, tid, "charge-1", ledger.Charge{Amount: 100}); err != nil {
+			t.Fatal(err)
+		}
+		l.until(t, "two unknown outcomes reported", func() bool {
+			a := inFlight()
+			return a != nil && a.Unknowns >= 2 || l.account(t).Totals.Funded > 1050
+		})
+		l.until(t, "recharge credited", func() bool { return l.account(t).Totals.Funded >= 1050+5000 })
+		if a := l.account(t); a.Totals.Funded != 6050 || a.Balance != 5950 {
+			t.Fatalf("funded %d, balance %d", a.Totals.Funded, a.Balance)
+		}
+		const key = "recharge:" + tid + ":1:1"
+		if c := l.fake.Charges(); len(c) != 1 || c[0].Request.IdempotencyKey != key {
+			t.Fatalf("charges %+v; want one under %s", c, key)
+		}
+		if n := l.fake.Attempts(); n != 2*jobs.PaymentMaxAttempts+1 {
+			t.Fatalf("provider calls %d; want %d", n, 2*jobs.PaymentMaxAttempts+1)
+		}
+		if a := inFlight(); a != nil {
+			t.Fatalf("still in flight: %+v", a)
+		}
+		rows, err := s.PendingOutboxRows(ctx, 100, "alert")
+		if err != nil || len(rows) != 0 {
+			t.Fatalf("alerts left pending: %v %v", rows, err)
+		}
+	})
+}

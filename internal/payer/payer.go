@@ -188,7 +188,9 @@ func gather(cat *plans.Catalog, p *plans.Principal) licences {
 func Decide(cat *plans.Catalog, in *Input) Decision {
 	switch in.Call {
 	case UserIn, UnassignedIn:
-		return free(capabilityOf(cat, in))
+		d := free(capabilityOf(cat, in))
+		d.Domestic = domestic(in)
+		return d
 	case UserOut, UserOutTransfer, UserOutForwarding, UserOutConf, UcapOut:
 		return outbound(cat, in)
 	case ConfOut:
@@ -351,7 +353,9 @@ func confIn(cat *plans.Catalog, in *Input) Decision {
 
 func ucapIn(cat *plans.Catalog, in *Input) Decision {
 	if in.Service.Type != TollFreeLine {
-		return free(capabilityOf(cat, in))
+		d := free(capabilityOf(cat, in))
+		d.Domestic = domestic(in)
+		return d
 	}
 	if r := tollFree(in); r != "" {
 		return refuse(r)

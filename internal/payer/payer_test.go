@@ -34,6 +34,8 @@ func TestDecide(t *testing.T) {
 		// user_in, unassigned_in: free.
 		{"user_in free", Input{Call: UserIn, Principal: user("US", "MCOEV", "MCOPSTN1"), Remote: mxMobile},
 			Decision{Outcome: Free, Capability: "MCOPSTN1"}},
+		{"user_in from home is domestic", Input{Call: UserIn, Principal: user("US", "MCOEV", "MCOPSTN1"), Remote: usFixed},
+			Decision{Outcome: Free, Capability: "MCOPSTN1", Domestic: true}},
 		{"unassigned_in free", Input{Call: UnassignedIn, Remote: mxMobile}, Decision{Outcome: Free}},
 
 		// Outbound, domestic: the plan's domestic pool, then credits.

@@ -187,3 +187,36 @@ func KindOf(err error) Kind {
 	}
 	return KindUnknownOutcome
 }
+
+// CodeNotConfigured is the code of every error of NotConfigured.
+const CodeNotConfigured = "provider_not_configured"
+
+// NotConfigured is the Provider of a process started without payment provider settings:
+// every call fails at once as KindRejected with CodeNotConfigured, so a card charge ends as
+// a clear failure (an operator alert, recharge_failed, auto-recharge suspended) instead of
+// waiting for a provider that does not exist. Enterprise agreements need no provider.
+type NotConfigured struct{}
+
+var _ Provider = NotConfigured{}
+
+func notConfigured() *Error {
+	return &Error{Kind: KindRejected, Code: CodeNotConfigured, Reason: "no payment provider is configured",
+		Err: errors.New("payment: no payment provider configured (set the Stripe secret key)")}
+}
+
+func (NotConfigured) CreateCustomer(context.Context, CustomerRequest) (string, error) {
+	return "", notConfigured()
+}
+func (NotConfigured) StartCardSetup(context.Context, string, string) (Setup, error) {
+	return Setup{}, notConfigured()
+}
+func (NotConfigured) AttachPaymentMethod(context.Context, string, string) (Card, error) {
+	return Card{}, notConfigured()
+}
+func (NotConfigured) Card(context.Context, string) (Card, error) { return Card{}, notConfigured() }
+func (NotConfigured) Charge(context.Context, ChargeRequest) (ChargeResult, error) {
+	return ChargeResult{}, notConfigured()
+}
+func (NotConfigured) Payment(context.Context, string) (ChargeResult, error) {
+	return ChargeResult{}, notConfigured()
+}

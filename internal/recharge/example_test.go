@@ -47,12 +47,12 @@ func Example() {
 	// opening balance 12.00
 	// enable: below 10.00 recharge 50.00
 	// a call settles: available 9.99
-	//   action recharge.StartAttempt {AttemptID:recharge:t-1:1 Key:recharge:t-1:1:1 Purpose:recharge Amount:5000 PaymentMethod:pm_visa}
+	//   action recharge.StartAttempt {AttemptID:recharge:t-1:1 Key:recharge:t-1:1:1 Purpose:recharge Amount:5000 PaymentMethod:pm_visa Customer: Round:0}
 	// another debit while the charge runs
 	// the provider timed out
 	//   action recharge.ScheduleRetry {AttemptID:recharge:t-1:1 Key:recharge:t-1:1:1 At:2025-03-02 10:00:30 +0000 UTC Unknown:true}
 	// the retry is due
-	//   action recharge.StartAttempt {AttemptID:recharge:t-1:1 Key:recharge:t-1:1:1 Purpose:recharge Amount:5000 PaymentMethod:pm_visa}
+	//   action recharge.StartAttempt {AttemptID:recharge:t-1:1 Key:recharge:t-1:1:1 Purpose:recharge Amount:5000 PaymentMethod:pm_visa Customer: Round:1}
 	// the provider replays the success
 	//   action recharge.Credit {AttemptID:recharge:t-1:1 Source:recharge Amount:5000 Ref:pi_1 PaymentMethod:pm_visa Invoiced:false Agreement: PurchaseOrder:}
 	//   notify recharge_succeeded/t-1/recharge:t-1:1

@@ -97,6 +97,17 @@ type State struct {
 	CardBrand        string     `json:"card_brand,omitempty"`
 	CardLast4        string     `json:"card_last4,omitempty"`
 	WarnedCardExpiry string     `json:"warned_card_expiry,omitempty"` // "<pm id>@2027-12"
+	// Customer is the provider customer the card is attached to ("cus_…"), sent with
+	// every charge.
+	Customer string `json:"customer,omitempty"`
+	// Time-driven notices (kept here to be stored with the funding state; the tenant
+	// state decides them): ExpiryWarned is the nearest funds_expiring threshold (days)
+	// sent per live lot, NextNotice the next instant one is due (zero: none).
+	// ReceiptSeq numbers the tenant's receipts and invoices (tenant.Receipt).
+	ReceiptSeq     int64         `json:"receipt_seq,omitempty"`
+	NoticesChecked bool          `json:"notices_checked,omitempty"`
+	ExpiryWarned   map[int64]int `json:"expiry_warned,omitempty"`
+	NextNotice     time.Time     `json:"next_notice,omitzero"`
 	// The last balance and available amount seen (BalanceChanged), advanced by the
 	// credits this machine emits.
 	Balance   money.Amount `json:"balance"`
@@ -144,11 +155,12 @@ type RetryDue struct {
 // PaymentMethodUpdated: the tenant saved a payment method (a new card, the same card
 // confirmed again, or an agreement). Expiry, Brand and Last4 describe a card.
 type PaymentMethodUpdated struct {
-	Method string
-	Expiry CardExpiry
-	Brand  string
-	Last4  string
-	At     time.Time
+	Method   string
+	Expiry   CardExpiry
+	Brand    string
+	Last4    string
+	Customer string // provider customer of the card; empty keeps the one on file
+	At       time.Time
 }
 
 // SettingsUpdated replaces the settings if IfVersion is the current version.
@@ -189,6 +201,10 @@ type StartAttempt struct {
 	Purpose       Purpose
 	Amount        money.Amount
 	PaymentMethod string
+	Customer      string `json:",omitempty"` // the provider customer the card belongs to
+	// Round counts the unknown outcomes of Key before this start (0 for its first): a
+	// retry of the same key after an unknown outcome is a new job with the same key.
+	Round int `json:",omitempty"`
 }
 
 // ScheduleRetry: at At, send RetryDue{Key}. Key is the key the retry will charge with:
@@ -350,7 +366,7 @@ func (s *State) start(p Purpose, amt money.Amount, method string, at time.Time, 
 	}
 	a.Key = chargeKey(a.ID, a.Try)
 	s.InFlight = a
-	out.Actions = append(out.Actions, StartAttempt{AttemptID: a.ID, Key: a.Key, Purpose: p, Amount: amt, PaymentMethod: method})
+	out.Actions = append(out.Actions, StartAttempt{AttemptID: a.ID, Key: a.Key, Purpose: p, Amount: amt, PaymentMethod: method, Customer: s.Customer})
 }
 
 func (s *State) credit(out *Output, id string, p Purpose, amt money.Amount, ref, method string, m Method) {
@@ -566,7 +582,7 @@ func (s *State) retryDue(ev RetryDue) (Output, error) {
 		return out, err
 	}
 	a.Phase = PhaseCharging
-	out.Actions = append(out.Actions, StartAttempt{AttemptID: a.ID, Key: a.Key, Purpose: a.Purpose, Amount: a.Amount, PaymentMethod: a.PaymentMethod})
+	out.Actions = append(out.Actions, StartAttempt{AttemptID: a.ID, Key: a.Key, Purpose: a.Purpose, Amount: a.Amount, PaymentMethod: a.PaymentMethod, Customer: s.Customer, Round: a.Unknowns})
 	return out, nil
 }
 
@@ -590,6 +606,9 @@ func (s *State) methodUpdated(ev PaymentMethodUpdated, cfg *Config) (Output, err
 	}
 	s.maybeRoll(ev.At)
 	s.setMethod(ev.Method, m, ev.Expiry, ev.Brand, ev.Last4)
+	if ev.Customer != "" {
+		s.Customer = ev.Customer
+	}
 	s.Settings.Version++
 	s.cancelWaiting(&out)
 	s.checkCard(ev.At, cfg, &out)

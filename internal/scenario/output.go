@@ -46,6 +46,21 @@ type TenantOutput struct {
 	Refusals       []RefusalOutput     `json:"refusals"`
 	BlockEvents    []BlockEventOutput  `json:"block_events"`
 	BlockedUsers   []BlockedOutput     `json:"blocked_users"`
+	// Funding, present when there are some: notification ids by the time they were written
+	// (then by id), and the receipts and invoices.
+	Notifications []string        `json:"notifications,omitempty"`
+	Receipts      []ReceiptOutput `json:"receipts,omitempty"`
+}
+
+// ReceiptOutput is a receipt or invoice.
+type ReceiptOutput struct {
+	Number        string `json:"number"`
+	Kind          string `json:"kind"`
+	Purpose       string `json:"purpose"`
+	Amount        string `json:"amount"`
+	MethodSummary string `json:"method_summary"`
+	PaymentID     string `json:"payment_id"`
+	LotID         int64  `json:"lot_id"`
 }
 
 // TotalsOutput are the running sums of the ledger's entry kinds.

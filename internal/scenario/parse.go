@@ -22,9 +22,11 @@ import (
 	"github.com/commcredits/commcredits/internal/directory"
 	"github.com/commcredits/commcredits/internal/ledger"
 	"github.com/commcredits/commcredits/internal/money"
+	"github.com/commcredits/commcredits/internal/notify"
 	"github.com/commcredits/commcredits/internal/payer"
 	"github.com/commcredits/commcredits/internal/plans"
 	"github.com/commcredits/commcredits/internal/rating"
+	"github.com/commcredits/commcredits/internal/recharge"
 	"github.com/commcredits/commcredits/internal/tenant"
 )
 
@@ -79,6 +81,9 @@ type Step struct {
 	Call      *CallSpec        // call
 	CDR       *CDRSpec         // cdr
 	Expect    *ExpectSpec      // expect
+
+	AutoRecharge *recharge.Settings // auto_recharge (its if_version is the current one when it runs)
+	Outcomes     []string           // payment
 }
 
 // Config is the operator's settings a scenario may set before its first tenant.
@@ -147,6 +152,14 @@ type ExpectSpec struct {
 	Refusals  *int
 	Blocked   map[string]bool // user → blocked now
 	Spent     map[string]money.Amount
+
+	// Funding: notifications written so far by type, card charges made (the fake
+	// provider's), receipts, and the auto-recharge state.
+	Notifications map[string]int
+	Charges       *int
+	Receipts      *int
+	Suspended     *bool
+	InFlight      *bool
 }
 
 // AuthExpect checks the tenant's last authorization (authorize or call step).
@@ -362,6 +375,11 @@ type expectJSON struct {
 	Refusals      *int              `json:"refusals"`
 	Blocked       map[string]bool   `json:"blocked"`
 	Spent         map[string]string `json:"spent"`
+	Notifications map[string]int    `json:"notifications"`
+	Charges       *int              `json:"charges"`
+	Receipts      *int              `json:"receipts"`
+	Suspended     *bool             `json:"suspended"`
+	InFlight      *bool             `json:"in_flight"`
 }
 
 // stepKinds lists every step and the shape it decodes into.
@@ -675,6 +693,9 @@ func required(st *Step, field, v string) *Error {
 func (p *parser) step(st *Step, v any) *Error {
 	bad := func(f, format string, args ...any) *Error {
 		return &Error{Line: st.Line, Field: st.Kind + "." + f, Msg: fmt.Sprintf(format, args...)}
+	}
+	if ok, e := p.fundingStep(st, v); ok {
+		return e
 	}
 	switch j := v.(type) {
 	case *clockJSON:
@@ -1113,7 +1134,13 @@ func (p *parser) cdr(st *Step, line []byte) *Error {
 
 func (p *parser) expect(st *Step, j *expectJSON) *Error {
 	cur := p.cur(st)
-	x := &ExpectSpec{LiveLots: j.LiveLots, UsageRows: j.UsageRows, Refusals: j.Refusals, Blocked: j.Blocked}
+	x := &ExpectSpec{LiveLots: j.LiveLots, UsageRows: j.UsageRows, Refusals: j.Refusals, Blocked: j.Blocked,
+		Notifications: j.Notifications, Charges: j.Charges, Receipts: j.Receipts, Suspended: j.Suspended, InFlight: j.InFlight}
+	for _, t := range sortedKeys(j.Notifications) {
+		if !notify.Type(t).Valid() {
+			return &Error{Line: st.Line, Field: "expect.notifications." + t, Msg: "unknown notification type"}
+		}
+	}
 	var e *Error
 	for _, f := range []struct {
 		name string

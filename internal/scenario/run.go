@@ -19,6 +19,7 @@ import (
 	"github.com/commcredits/commcredits/internal/directory"
 	"github.com/commcredits/commcredits/internal/ledger"
 	"github.com/commcredits/commcredits/internal/money"
+	"github.com/commcredits/commcredits/internal/payment"
 	"github.com/commcredits/commcredits/internal/plans"
 	"github.com/commcredits/commcredits/internal/rating"
 	"github.com/commcredits/commcredits/internal/store"
@@ -130,6 +131,7 @@ type runner struct {
 	lastAuth   map[string]*charging.Authorization
 	lastSettle map[string]*charging.Settlement
 	out        *Output
+	fakes      map[string]*payment.Fake // per tenant: the card provider of payment steps
 }
 
 func (r *runner) fmt(tenantID string, a money.Amount) string { return a.Format(r.currency[tenantID]) }
@@ -211,6 +213,9 @@ func (r *runner) step(ctx context.Context, st *Step) error {
 
 func (r *runner) do(ctx context.Context, st *Step, res *StepResult) error {
 	now := r.clock.Now()
+	if ok, err := r.doFunding(ctx, st, res); ok {
+		return err
+	}
 	switch st.Kind {
 	case "clock":
 		return nil
@@ -298,8 +303,33 @@ func (r *runner) advance(ctx context.Context, st *Step) error {
 		}
 		next = a.To
 	}
+	// Notices (funds expiring, card expiring) fall due on the way: like the sweep in
+	// serve, tick each tenant at the instant its next one is due.
+	for range 10_000 {
+		var at time.Time
+		var who string
+		for _, t := range r.tenants {
+			s, err := r.state(ctx, t.ID)
+			if err != nil {
+				return err
+			}
+			if n := s.Recharge.NextNotice; !n.IsZero() && !n.After(next) && (at.IsZero() || n.Before(at)) {
+				at, who = n, t.ID
+			}
+		}
+		if who == "" {
+			break
+		}
+		r.clock.set(at)
+		if _, err := r.w.Submit(ctx, who, "", ledger.Tick{}); err != nil {
+			return fmt.Errorf("scenario: tick %q: %w", who, err)
+		}
+	}
 	r.clock.set(next)
-	return r.tickAll(ctx)
+	if err := r.tickAll(ctx); err != nil {
+		return err
+	}
+	return r.dueRetries(ctx)
 }
 
 // call authorizes, then lets the call run: every ExtendEvery seconds it asks for that many
@@ -509,6 +539,9 @@ func (r *runner) expect(ctx context.Context, st *Step) error {
 			amt("spent."+u, &want, got)
 		}
 	}
+	if err := r.expectFunding(ctx, st, fail); err != nil {
+		return err
+	}
 	switch len(fails) {
 	case 0:
 		return nil
@@ -619,6 +652,17 @@ func (r *runner) tenantOutput(ctx context.Context, t TenantSpec) (TenantOutput, 
 		if b := s.Blocks[u]; b.Blocked {
 			o.BlockedUsers = append(o.BlockedUsers, BlockedOutput{User: u, Reason: string(b.Reason), Since: b.Since})
 		}
+	}
+	if o.Notifications, err = r.notifications(ctx, id); err != nil {
+		return o, err
+	}
+	rs, err := r.st.Receipts(ctx, id, "")
+	if err != nil {
+		return o, err
+	}
+	for _, rc := range rs {
+		o.Receipts = append(o.Receipts, ReceiptOutput{Number: rc.Number, Kind: rc.Kind, Purpose: rc.Purpose, Amount: f(rc.Amount),
+			MethodSummary: rc.MethodSummary, PaymentID: rc.PaymentID, LotID: rc.LotID})
 	}
 	return o, nil
 }

@@ -52,8 +52,8 @@ var chargingTexts = func() (t [chargingKinds - batchKinds][len(chunks)]string) {
 	return t
 }()
 
-const upsertRechargeState = `INSERT INTO recharge_state (tenant_id, body) VALUES (?, ?)
-	ON CONFLICT (tenant_id) DO UPDATE SET body = excluded.body`
+const upsertRechargeState = `INSERT INTO recharge_state (tenant_id, body, next_notice) VALUES (?, ?, ?)
+	ON CONFLICT (tenant_id) DO UPDATE SET body = excluded.body, next_notice = excluded.next_notice`
 
 func init() {
 	for k := range chargingTexts {
@@ -129,7 +129,11 @@ func chargingStmts(stmts []stmt, m *Mutation) ([]stmt, error) {
 		if err != nil {
 			return nil, fmt.Errorf("recharge state: %w", err)
 		}
-		stmts = append(stmts, stmt{upsertRechargeState, []any{id, string(body)}})
+		next := int64(0)
+		if t := s.Recharge.NextNotice; !t.IsZero() {
+			next = t.UnixNano()
+		}
+		stmts = append(stmts, stmt{upsertRechargeState, []any{id, string(body), next}})
 	}
 	for _, p := range []struct {
 		k    batchKind
@@ -142,7 +146,7 @@ func chargingStmts(stmts []stmt, m *Mutation) ([]stmt, error) {
 	} {
 		stmts = chunked(stmts, p.k, p.cols, p.args)
 	}
-	return stmts, nil
+	return receiptStmts(stmts, m), nil
 }
 
 // cardRef writes a rate card row reference as the usage report does: "outbound/USD/v3#12".
@@ -286,13 +290,15 @@ func loadRecharge(ctx context.Context, q querier, id string, st *recharge.State)
 }
 
 // DueTenants lists the tenants with something due by now: a call in progress, a
-// reservation or a lot with money left past its time. A Tick applies it.
+// reservation or a lot with money left past its time, or a notice (funds or card
+// expiring) whose time has come. A Tick applies it.
 func (s *SQL) DueTenants(ctx context.Context, now time.Time) ([]string, error) {
 	var ids []string
 	at := now.UnixNano()
 	err := each(ctx, s.read, `SELECT tenant_id FROM open_calls WHERE expires_at <= ?
 		UNION SELECT tenant_id FROM reservations WHERE expires_at <= ?
-		UNION SELECT tenant_id FROM lots WHERE remaining > 0 AND expires_at <= ?`, []any{at, at, at}, func(r rows) error {
+		UNION SELECT tenant_id FROM lots WHERE remaining > 0 AND expires_at <= ?
+		UNION SELECT tenant_id FROM recharge_state WHERE next_notice > 0 AND next_notice <= ?`, []any{at, at, at, at}, func(r rows) error {
 		var id string
 		if err := r.Scan(&id); err != nil {
 			return err

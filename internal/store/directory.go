@@ -121,6 +121,9 @@ func directoryStmts(stmts []stmt, tenant string, c *directory.Changes, d *direct
 		}
 		stmts = dirChunked(stmts, dirInsertPurchased, 3, rows)
 	}
+	if c.Notify && d != nil {
+		stmts = notifyStmts(stmts, tenant, d)
+	}
 	return stmts
 }
 
@@ -217,6 +220,9 @@ func loadDirectory(ctx context.Context, q querier, tenant string) (*directory.Di
 			d.PurchasedLicences[code] = int(n)
 			return nil
 		})
+	}
+	if err == nil {
+		err = loadNotify(ctx, q, d)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("directory of %q: %w", tenant, err)

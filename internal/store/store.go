@@ -71,6 +71,7 @@ type Mutation struct {
 	Refusals    []tenant.Refusal
 	Recharge    bool // State.Recharge changed
 	Outbox      []tenant.OutboxItem
+	Receipts    []tenant.Receipt
 }
 
 // Tx is the writer's view of one transaction.

@@ -230,6 +230,9 @@ type SetPaymentMethod struct {
 	ExpYear  int    `json:"exp_year,omitempty"`
 	Brand    string `json:"brand,omitempty"`
 	Last4    string `json:"last4,omitempty"`
+	// Customer is the payment provider's customer the card is attached to ("cus_…");
+	// empty keeps the one on file.
+	Customer string `json:"customer,omitempty"`
 }
 
 // AddFunds buys Amount with Method (the method on file when empty). An enterprise
@@ -263,8 +266,16 @@ func (PaymentReport) Name() string { return "payment_report" }
 func (RetryDue) Name() string      { return "retry_due" }
 
 // IdempotencyKey: one report per charge key; a job that reports twice (a crash after the
-// report) replays the first result.
-func (c PaymentReport) IdempotencyKey() string { return "report:" + c.Key }
+// report) replays the first result. An unknown outcome has no key: the same charge key may
+// end unknown again after its retry, and that second report must reach the policy (which
+// ignores a repeat itself: the attempt is no longer charging) instead of replaying the
+// first, which would leave the attempt in flight for good.
+func (c PaymentReport) IdempotencyKey() string {
+	if !c.Succeeded && c.Kind == payment.KindUnknownOutcome {
+		return ""
+	}
+	return "report:" + c.Key
+}
 
 // StateKeyed: the recharge policy itself ignores a RetryDue for a key that is not waiting
 // (already retried, finished, cancelled), and the same key may legitimately be retried more
@@ -338,6 +349,8 @@ type Effects struct {
 	// commit (payment attempts, retries, notifications), in order.
 	Recharge bool
 	Outbox   []OutboxItem
+	// Receipts are the funding transactions' receipts and invoices, one per credit.
+	Receipts []Receipt
 	Entries  []ledger.Entry
 	Lots     []ledger.Lot // snapshots, later ones win
 	// Reservations are the ids of reservations opened, changed or closed: storage writes
@@ -400,7 +413,7 @@ func Apply(s *State, cmd Command, now time.Time, env *Env) (Result, Effects, err
 		err = s.funding(recharge.SettingsUpdated{Settings: c.Settings, IfVersion: c.IfVersion, At: now}, now, env, &eff)
 	case SetPaymentMethod:
 		err = s.funding(recharge.PaymentMethodUpdated{Method: c.Method, Expiry: recharge.CardExpiry{Month: c.ExpMonth, Year: c.ExpYear},
-			Brand: c.Brand, Last4: c.Last4, At: now}, now, env, &eff)
+			Brand: c.Brand, Last4: c.Last4, Customer: c.Customer, At: now}, now, env, &eff)
 	case AddFunds:
 		err = s.funding(recharge.ManualPurchase{Amount: c.Amount, Method: c.Method, At: now}, now, env, &eff)
 	case PaymentReport:
@@ -427,6 +440,7 @@ func Apply(s *State, cmd Command, now time.Time, env *Env) (Result, Effects, err
 		// balance notifications. It runs for refused commands too (their expiries count).
 		s.balanceChanged(now, env, &eff)
 	}
+	s.notices(now, env, &eff)
 	res.Balance, res.Available = s.Account.Balance, s.Account.Available()
 	return res, eff, err
 }
@@ -471,6 +485,7 @@ func (s *State) follow(out recharge.Output, now time.Time, env *Env, eff *Effect
 			if err != nil {
 				return fmt.Errorf("credit %s: %w", a.AttemptID, err)
 			}
+			s.receipt(a, r.LotID, now, eff)
 		case recharge.StartAttempt:
 			eff.Outbox = append(eff.Outbox, OutboxItem{Key: "pay:" + a.Key + s.unknowns(a.Key), Kind: "start_attempt", Action: a})
 		case recharge.ScheduleRetry:
@@ -789,8 +804,11 @@ func (s *State) book(key string, reserved bool, ref PoolRef, a *charging.Authori
 		return fmt.Errorf("book %q: %w", key, err)
 	}
 	if st.PoolSeconds > 0 {
-		s.usage(ref).Used += st.PoolSeconds
+		u := s.usage(ref)
+		before := u.Used
+		u.Used += st.PoolSeconds
 		s.touchPool(ref, eff)
+		s.poolUsed(ref, before, now, env, eff)
 	}
 	if st.Charge > 0 && a.User != "" {
 		sr := SpendRef{plans.MonthOf(a.Start), a.User}

@@ -53,3 +53,38 @@ func TestSweepAppliesWhatIsDue(t *testing.T) {
 		}
 	})
 }
+
+// An idle tenant is ticked when a notice falls due (funds expiring in 30, 7, 1 days): each
+// is written to the outbox once, and the sweep finds nothing due in between.
+func TestSweepSendsExpiryNoticesOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dsn string, s *store.SQL) {
+		clock := &settableClock{t: t0}
+		w := writer.New(s, clock, writer.Config{Env: callEnv(t)})
+		defer w.Close()
+		callTenant(t, s, w, 5000)
+		exp := ledger.AddMonths(t0, 12)
+		for _, c := range []struct {
+			at   time.Time
+			due  int
+			rows int
+		}{
+			{exp.AddDate(0, 0, -31), 0, 0},
+			{exp.AddDate(0, 0, -30), 1, 1},
+			{exp.AddDate(0, 0, -29), 0, 1},
+			{exp.AddDate(0, 0, -7), 1, 2},
+			{exp.AddDate(0, 0, -7).Add(time.Hour), 0, 2},
+			{exp.AddDate(0, 0, -1), 1, 3},
+			{exp, 1, 5}, // funds_expired, and balance_zero: the forfeiture took the balance to 0
+			{exp.AddDate(0, 0, 1), 0, 5},
+		} {
+			clock.t = c.at
+			if n, err := w.SweepOnce(ctx, s); err != nil || n != c.due {
+				t.Fatalf("at %s: swept %d, %v; want %d", c.at, n, err, c.due)
+			}
+			rows, err := s.PendingOutboxRows(ctx, 100, "notify")
+			if err != nil || len(rows) != c.rows {
+				t.Fatalf("at %s: %d notify rows, %v; want %d", c.at, len(rows), err, c.rows)
+			}
+		}
+	})
+}

@@ -369,7 +369,7 @@ func (sh *shard) apply(ctx context.Context, tx store.Tx, batch []*request, looku
 	for _, m := range order {
 		mm := &m.m
 		if len(mm.Entries)+len(mm.Lots)+len(m.resIDs)+len(mm.Commands)+len(mm.Pools)+len(mm.Spend)+len(mm.Calls)+
-			len(mm.Usage)+len(mm.BlockEvents)+len(mm.Refusals)+len(mm.Outbox) == 0 && mm.Dir.Empty() && !mm.Recharge {
+			len(mm.Usage)+len(mm.BlockEvents)+len(mm.Refusals)+len(mm.Outbox)+len(mm.Receipts) == 0 && mm.Dir.Empty() && !mm.Recharge {
 			continue
 		}
 		a := m.state.Account
@@ -413,6 +413,7 @@ func (m *mutation) add(e *tenant.Effects) {
 	mm.Refusals = append(mm.Refusals, e.Refusals...)
 	mm.Recharge = mm.Recharge || e.Recharge
 	mm.Outbox = append(mm.Outbox, e.Outbox...)
+	mm.Receipts = append(mm.Receipts, e.Receipts...)
 }
 
 // replayRefused finds, among the commands refused in a batch run without lookups, those

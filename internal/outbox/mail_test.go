@@ -1,0 +1,238 @@
+package outbox_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/commcredits/commcredits/internal/directory"
+	"github.com/commcredits/commcredits/internal/jobs"
+	"github.com/commcredits/commcredits/internal/ledger"
+	"github.com/commcredits/commcredits/internal/money"
+	"github.com/commcredits/commcredits/internal/notify"
+	"github.com/commcredits/commcredits/internal/outbox"
+	"github.com/commcredits/commcredits/internal/payment"
+	"github.com/commcredits/commcredits/internal/plans"
+	"github.com/commcredits/commcredits/internal/recharge"
+	"github.com/commcredits/commcredits/internal/store"
+	"github.com/commcredits/commcredits/internal/store/storetest"
+	"github.com/commcredits/commcredits/internal/tenant"
+	"github.com/commcredits/commcredits/internal/writer"
+)
+
+type inbox struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (in *inbox) NewSession(*smtp.Conn) (smtp.Session, error) { return &sess{in}, nil }
+
+type sess struct{ in *inbox }
+
+func (s *sess) Reset()                               {}
+func (s *sess) Logout() error                        { return nil }
+func (s *sess) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *sess) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (s *sess) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err == nil {
+		s.in.mu.Lock()
+		s.in.msgs = append(s.in.msgs, string(b))
+		s.in.mu.Unlock()
+	}
+	return err
+}
+
+// with counts the mails of an event type (by the event id header every mail carries).
+func (in *inbox) with(typ notify.Type) int { return len(in.of(typ)) }
+
+// of returns the mails of an event type, quoted-printable soft line breaks removed.
+func (in *inbox) of(typ notify.Type) []string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	var out []string
+	for _, m := range in.msgs {
+		if strings.Contains(m, "X-Commcredits-Event: "+string(typ)+"/") {
+			out = append(out, strings.ReplaceAll(m, "=\r\n", ""))
+		}
+	}
+	return out
+}
+
+func (in *inbox) serve(t *testing.T, l net.Listener) {
+	srv := smtp.NewServer(in)
+	srv.Domain = "localhost"
+	srv.ReadTimeout, srv.WriteTimeout = 5*time.Second, 5*time.Second
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+}
+
+// mailLoop is the whole loop with email: the tenant (funded 10.50, card, auto-recharge
+// below 10.00 with 50.00) has a billing contact, and the notify worker mails it through a
+// real SMTP server on port.
+func mailLoop(t *testing.T, s *store.SQL, fake *payment.Fake, port int) (*writer.Writer, *outbox.Dispatcher) {
+	t.Helper()
+	ctx := context.Background()
+	if err := s.CreateTenant(ctx, store.Tenant{ID: tid, Name: "Acme", Currency: money.MustCurrency("USD"), CreatedAt: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	w := writer.New(s, writer.SystemClock{}, writer.Config{Env: &tenant.Env{Catalog: plans.Default()}})
+	t.Cleanup(func() { _ = w.Close() })
+	for i, cmd := range []tenant.Command{
+		ledger.Fund{Amount: 1050, Source: "purchase"},
+		directory.PutBillingContact{Contact: directory.Contact{Email: "ap@acme.test"}},
+		tenant.SetPaymentMethod{Method: "pm_card_old", ExpMonth: 12, ExpYear: 2099, Brand: "visa", Last4: "0069", Customer: "cus_1"},
+		tenant.SetAutoRecharge{Settings: recharge.Settings{Enabled: true, Trigger: 1000, Amount: 5000, PaymentMethod: "pm_card_old"}, IfVersion: 1},
+	} {
+		if _, err := w.Submit(ctx, tid, "setup-"+string(rune('a'+i)), cmd); err != nil {
+			t.Fatalf("%s: %v", cmd.Name(), err)
+		}
+	}
+	m, err := notify.NewSMTPSender(notify.SMTPConfig{Host: "127.0.0.1", Port: port, TLS: notify.TLSNone,
+		From: "billing@commcredits.test", Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := jobs.New(s.DB(), jobs.Config{
+		Charger:  jobs.ProviderCharger{Provider: fake},
+		Reporter: outbox.Reporter{Writer: w},
+		Contacts: s, Webhooks: s, Mailer: m, Names: s.TenantName,
+		Backoff:      func(int) time.Duration { return 100 * time.Millisecond },
+		PollInterval: 50 * time.Millisecond,
+		TestOnly:     true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = j.Stop(c)
+	})
+	return w, &outbox.Dispatcher{Store: s, Jobs: j, Writer: w}
+}
+
+func pump(t *testing.T, d *outbox.Dispatcher, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 30 s: %s", what)
+		}
+		if _, err := d.Dispatch(context.Background()); err != nil {
+			t.Fatalf("dispatch: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func freePort(t *testing.T) (net.Listener, int) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, l.Addr().(*net.TCPAddr).Port
+}
+
+// A hard decline suspends auto-recharge and mails the tenant once (recharge failed with
+// the reason, auto-recharge suspended); a new card lifts the suspension and recharges at
+// once, which is mailed once too.
+func TestHardDeclineMailsOnceThenNewCardReenables(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dsn string, s *store.SQL) {
+		ctx := context.Background()
+		l, port := freePort(t)
+		in := &inbox{}
+		in.serve(t, l)
+		fake := payment.NewFake(payment.Decline("expired_card"))
+		w, d := mailLoop(t, s, fake, port)
+		if _, err := w.Submit(ctx, tid, "call-1", ledger.Charge{Amount: 100}); err != nil {
+			t.Fatal(err)
+		}
+		pump(t, d, "the decline mails", func() bool {
+			return in.with(notify.RechargeFailed) > 0 && in.with(notify.AutoRechargeSuspended) > 0
+		})
+		if _, err := w.Submit(ctx, tid, "new-card", tenant.SetPaymentMethod{Method: "pm_card_new", ExpMonth: 1, ExpYear: 2099,
+			Brand: "visa", Last4: "4242"}); err != nil {
+			t.Fatal(err)
+		}
+		if m := in.of(notify.RechargeFailed); !strings.Contains(m[0], "card expired") || !strings.Contains(m[0], "50.00 USD") {
+			t.Fatalf("recharge_failed mail without the reason or amount:\n%s", m[0])
+		}
+		pump(t, d, "the recharge mail", func() bool { return in.with(notify.RechargeSucceeded) > 0 })
+		time.Sleep(500 * time.Millisecond)
+		if _, err := d.Dispatch(ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond)
+		for typ, want := range map[notify.Type]int{notify.RechargeFailed: 1, notify.AutoRechargeSuspended: 1, notify.RechargeSucceeded: 1} {
+			if n := in.with(typ); n != want {
+				t.Errorf("%d %s mails, want %d", n, typ, want)
+			}
+		}
+		a, err := s.Account(ctx, tid)
+		if err != nil || a.Totals.Funded != 1050+5000 {
+			t.Fatalf("funded %v %v", a, err)
+		}
+		if c := fake.Charges(); len(c) != 1 || c[0].Request.PaymentMethodID != "pm_card_new" {
+			t.Fatalf("charges %+v; want one on the new card", c)
+		}
+	})
+}
+
+// With the SMTP server down, the recharge mail is retried and arrives once when it is
+// back; nothing is lost or doubled.
+func TestSMTPDownMailArrivesLaterOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dsn string, s *store.SQL) {
+		ctx := context.Background()
+		l, port := freePort(t)
+		addr := l.Addr().String()
+		l.Close()
+		w, d := mailLoop(t, s, payment.NewFake(), port)
+		if _, err := w.Submit(ctx, tid, "call-1", ledger.Charge{Amount: 100}); err != nil {
+			t.Fatal(err)
+		}
+		pump(t, d, "credited", func() bool {
+			a, err := s.Account(ctx, tid)
+			return err == nil && a.Totals.Funded == 6050
+		})
+		id := notify.Key(notify.RechargeSucceeded, tid, "recharge:"+tid+":1")
+		pump(t, d, "two failed tries while the server is down", func() bool {
+			log, err := d.Jobs.Deliveries(ctx, id)
+			return err == nil && len(log) >= 2 && !log[0].OK && !log[1].OK
+		})
+		l2, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := &inbox{}
+		in.serve(t, l2)
+		pump(t, d, "the mail", func() bool { return in.with(notify.RechargeSucceeded) > 0 })
+		time.Sleep(time.Second)
+		if n := in.with(notify.RechargeSucceeded); n != 1 {
+			t.Fatalf("%d recharge mails, want 1", n)
+		}
+		// A manual resend of the logged event mails it once more.
+		ev, err := s.NotifyEvent(ctx, tid, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Jobs.Resend(ctx, ev, jobs.TargetEmail, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		pump(t, d, "the resent mail", func() bool { return in.with(notify.RechargeSucceeded) == 2 })
+		log, err := d.Jobs.Deliveries(ctx, ev.ID)
+		if err != nil || len(log) < 4 || !log[len(log)-1].OK || log[len(log)-1].Resend == "" || log[0].OK {
+			t.Fatalf("delivery log %+v, %v; want failed tries, the delivery, the resend", log, err)
+		}
+	})
+}
