@@ -20,8 +20,8 @@ import (
 )
 
 // Op is one unit of work, done on client against base (for example one request, or the
-// three requests of a call). i numbers the operations of a run from 0; worker is the
-// connection's worker (0 … Conns−1). A returned error counts the operation as failed.
+// three requests of a call). client is the worker's own, with one keep-alive connection.
+// i numbers the operations of a run from 0; worker is the worker (0 … Conns−1). A returned error counts the operation as failed.
 type Op func(ctx context.Context, client *http.Client, base string, worker int, i int64) error
 
 // Config bounds a run.
@@ -48,7 +48,9 @@ type Result struct {
 	Max     time.Duration `json:"max"`
 	// FirstError is the first failure seen, for the report.
 	FirstError string `json:"first_error,omitempty"`
-	// Conns is the number of connections the transport opened.
+	// Conns is the number of connections dialed: one per worker, and now and then one
+	// more when Go's transport replaces a keep-alive connection (never two at once per
+	// worker).
 	Conns int64 `json:"conns"`
 }
 
@@ -84,21 +86,27 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Max <= 0 || cfg.Time <= 0 || cfg.Op == nil {
 		return Result{}, errors.New("load: Max, Time and Op are required")
 	}
+	// A client per worker, each allowed one connection: exactly Conns connections, each
+	// kept alive by its worker (a shared transport sometimes dials an extra one while a
+	// finished connection is on its way back to the idle pool).
 	var dials atomic.Int64
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			dials.Add(1)
-			return dialer.DialContext(ctx, network, addr)
-		},
-		MaxConnsPerHost:     cfg.Conns,
-		MaxIdleConnsPerHost: cfg.Conns,
-		MaxIdleConns:        cfg.Conns,
-		IdleConnTimeout:     time.Minute,
-		DisableCompression:  true,
+	clients := make([]*http.Client, cfg.Conns)
+	for w := range clients {
+		tr := &http.Transport{
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				dials.Add(1)
+				return dialer.DialContext(ctx, network, addr)
+			},
+			MaxConnsPerHost:     1,
+			MaxIdleConnsPerHost: 1,
+			MaxIdleConns:        1,
+			IdleConnTimeout:     time.Minute,
+			DisableCompression:  true,
+		}
+		defer tr.CloseIdleConnections()
+		clients[w] = &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 
 	ctx, cancel := context.WithTimeout(ctx, cfg.Time)
 	defer cancel()
@@ -116,7 +124,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 					if i >= cfg.Warmup || ctx.Err() != nil {
 						return
 					}
-					_ = cfg.Op(ctx, client, cfg.Base, w, i)
+					_ = cfg.Op(ctx, clients[w], cfg.Base, w, i)
 				}
 			}()
 		}
@@ -139,7 +147,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 					break
 				}
 				t0 := time.Now()
-				err := cfg.Op(ctx, client, cfg.Base, w, i)
+				err := cfg.Op(ctx, clients[w], cfg.Base, w, i)
 				d := time.Since(t0)
 				if err != nil {
 					if ctx.Err() != nil {
