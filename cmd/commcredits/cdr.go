@@ -71,6 +71,31 @@ func cmdCDR(ctx context.Context, args []string, stdout, stderr io.Writer, h hook
 		fmt.Fprintln(stderr, "commcredits cdr import: --resume needs --checkpoint FILE")
 		return exitUsage
 	}
+	// Usage errors are reported before anything is opened.
+	type cardSpec struct {
+		svc  rating.Service
+		cur  money.Currency
+		path string
+	}
+	var specs []cardSpec
+	for _, spec := range cards {
+		parts := strings.SplitN(spec, ":", 3)
+		if len(parts) != 3 {
+			fmt.Fprintf(stderr, "commcredits cdr import: --ratecard %q: want service:currency:path\n", spec)
+			return exitUsage
+		}
+		svc, ok := rating.ParseService(parts[0])
+		if !ok {
+			fmt.Fprintf(stderr, "commcredits cdr import: --ratecard %q: unknown service %q (outbound, dial_out, toll_free)\n", spec, parts[0])
+			return exitUsage
+		}
+		cur, err := money.LookupCurrency(strings.ToUpper(parts[1]))
+		if err != nil {
+			fmt.Fprintf(stderr, "commcredits cdr import: --ratecard %q: %v\n", spec, err)
+			return exitUsage
+		}
+		specs = append(specs, cardSpec{svc, cur, parts[2]})
+	}
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "commcredits cdr import: "+format+"\n", a...)
 		return exitError
@@ -95,28 +120,13 @@ func cmdCDR(ctx context.Context, args []string, stdout, stderr io.Writer, h hook
 	if _, err := st.LoadRateCards(ctx, reg); err != nil {
 		return fail("rate cards: %v", err)
 	}
-	for _, spec := range cards {
-		parts := strings.SplitN(spec, ":", 3)
-		if len(parts) != 3 {
-			fmt.Fprintf(stderr, "commcredits cdr import: --ratecard %q: want service:currency:path\n", spec)
-			return exitUsage
-		}
-		svc, ok := rating.ParseService(parts[0])
-		if !ok {
-			fmt.Fprintf(stderr, "commcredits cdr import: --ratecard %q: unknown service %q (outbound, dial_out, toll_free)\n", spec, parts[0])
-			return exitUsage
-		}
-		cur, err := money.LookupCurrency(strings.ToUpper(parts[1]))
-		if err != nil {
-			fmt.Fprintf(stderr, "commcredits cdr import: --ratecard %q: %v\n", spec, err)
-			return exitUsage
-		}
-		data, err := os.ReadFile(parts[2])
+	for _, c := range specs {
+		data, err := os.ReadFile(c.path)
 		if err != nil {
 			return fail("rate card: %v", err)
 		}
-		if _, err := reg.Import(svc, cur, data, time.Now()); err != nil {
-			return fail("rate card %s: %v", parts[2], err)
+		if _, err := reg.Import(c.svc, c.cur, data, time.Now()); err != nil {
+			return fail("rate card %s: %v", c.path, err)
 		}
 	}
 	w := writer.New(st, writer.SystemClock{}, writer.Config{Env: &tenant.Env{Catalog: plans.Default(), Cards: reg}})

@@ -11,14 +11,20 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/commcredits/commcredits/internal/api"
 	"github.com/commcredits/commcredits/internal/bench"
 	"github.com/commcredits/commcredits/internal/db"
+	"github.com/commcredits/commcredits/internal/demo"
+	"github.com/commcredits/commcredits/internal/metrics"
+	"github.com/commcredits/commcredits/internal/plans"
 	"github.com/commcredits/commcredits/internal/rating"
+	"github.com/commcredits/commcredits/internal/rest"
 	"github.com/commcredits/commcredits/internal/scenario"
+	"github.com/commcredits/commcredits/internal/service"
 	"github.com/commcredits/commcredits/internal/store"
 	"github.com/commcredits/commcredits/internal/tenant"
 	"github.com/commcredits/commcredits/internal/writer"
@@ -39,6 +45,12 @@ const (
 	envAddr     = "COMMCREDITS_ADDR"
 	envDB       = "COMMCREDITS_DB"
 	envLogLevel = "COMMCREDITS_LOG_LEVEL"
+	envDemo     = "COMMCREDITS_DEMO"
+	envOpKey    = "COMMCREDITS_OPERATOR_KEY"
+	envRate     = "COMMCREDITS_RATE_LIMIT"
+	envBurst    = "COMMCREDITS_RATE_BURST"
+	envMaxBody  = "COMMCREDITS_MAX_BODY"
+	envMaxUp    = "COMMCREDITS_MAX_UPLOAD"
 )
 
 const defaultAddr = "127.0.0.1:8080"
@@ -113,7 +125,13 @@ Environment (a flag on the command line wins):
   %-22s listen address for serve (default %s)
   %-22s database DSN: sqlite:PATH, sqlite::memory:, postgres://... (default %s)
   %-22s debug, info, warn or error (default info)
-`, envAddr, defaultAddr, envDB, db.DefaultDSN, envLogLevel)
+  %-22s 1: serve seeds the demo tenant (serve --demo)
+  %-22s register this secret as an operator key at start
+  %-22s requests/s per API key (default 2000; negative: none)
+  %-22s burst of the per-key limit (default 4000)
+  %-22s largest JSON body in bytes (default 1 MiB)
+  %-22s largest CSV upload in bytes (default 32 MiB)
+`, envAddr, defaultAddr, envDB, db.DefaultDSN, envLogLevel, envDemo, envOpKey, envRate, envBurst, envMaxBody, envMaxUp)
 }
 
 func versionString() string {
@@ -183,6 +201,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, h ho
 	logLevel := fs.String("log-level", envOr(h, envLogLevel, "info"), "log level (env "+envLogLevel+")")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 15*time.Second, "how long to drain requests and in-flight work on SIGINT/SIGTERM")
 	fundingCfg := fundingFlags(fs, h)
+	demoFlag := fs.Bool("demo", envOr(h, envDemo, "") == "1" || envOr(h, envDemo, "") == "true", "seed a demo tenant (idempotent) and print its URLs and keys (env "+envDemo+"=1)")
+	opKey := fs.String("operator-key", envOr(h, envOpKey, ""), "register this secret (cc_live_…, at least 32 characters) as an operator key (env "+envOpKey+")")
+	rateLimit := fs.Float64("rate-limit", envFloat(h, envRate, 2000), "requests per second per API key; negative: no limit (env "+envRate+")")
+	burst := fs.Int("rate-burst", int(envFloat(h, envBurst, 4000)), "burst of the per-key rate limit (env "+envBurst+")")
+	maxBody := fs.Int64("max-body", int64(envFloat(h, envMaxBody, 1<<20)), "largest JSON request body in bytes (env "+envMaxBody+")")
+	maxUpload := fs.Int64("max-upload", int64(envFloat(h, envMaxUp, 32<<20)), "largest CSV upload in bytes (env "+envMaxUp+")")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -232,9 +256,31 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, h ho
 		return exitError
 	}
 	log.Info("rate cards loaded", "versions", n)
-	w := writer.New(st, writer.SystemClock{}, writer.Config{Env: &tenant.Env{Cards: cards}})
+	env := &tenant.Env{Cards: cards, Catalog: plans.Default()}
+	w := writer.New(st, writer.SystemClock{}, writer.Config{Env: env})
 	srv.Registry().MustRegister(w.Collectors()...)
+	srv.Registry().MustRegister(metrics.NewStoreCollector(st, log))
 	srv.OnShutdown("writer", func(context.Context) error { return w.Close() })
+	svc := &service.Service{Store: st, Writer: w, Cards: cards, Env: env}
+	rest.Mount(srv.Mux(), svc, rest.Config{Version: version, RateLimit: *rateLimit, Burst: *burst, MaxBody: *maxBody, MaxUpload: *maxUpload, Logger: log})
+	if *opKey != "" {
+		if err := svc.RegisterOperatorSecret(ctx, *opKey, "bootstrap"); err != nil {
+			log.Error("cannot start: operator key", "err", err)
+			w.Close()
+			d.Close()
+			return exitError
+		}
+	}
+	if *demoFlag {
+		res, err := demo.Seed(ctx, svc, demo.Options{})
+		if err != nil {
+			log.Error("cannot start: demo", "err", err)
+			w.Close()
+			d.Close()
+			return exitError
+		}
+		printDemo(stdout, "http://"+ln.Addr().String(), res)
+	}
 	// Calls, reservations and lots that fall due are applied within seconds even for
 	// tenants that send nothing.
 	go w.Sweep(ctx, st, 5*time.Second, log)
@@ -344,6 +390,37 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return exitError
 	}
 	return exitOK
+}
+
+func envFloat(h hooks, key string, def float64) float64 {
+	if v := h.getenv(key); v != "" {
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			return f
+		}
+	}
+	return def
+}
+
+func printDemo(w io.Writer, base string, r demo.Result) {
+	fmt.Fprintf(w, `Commcredits demo is running.
+
+  API docs       %[1]s/docs
+  OpenAPI        %[1]s/openapi.json
+  Health         %[1]s/healthz   %[1]s/readyz   %[1]s/metrics
+
+  Demo tenant    %[2]s (users: %[3]s)
+  Operator key   %[4]s
+  Admin key      %[5]s   (tenant_admin of %[2]s)
+  Switch key     %[6]s   (switch of %[2]s)
+
+These keys are shown once; each start with --demo issues new ones. Try:
+
+  curl -s -H 'Authorization: Bearer %[5]s' %[1]s/v1/tenants/%[2]s/credits
+  curl -s -H 'Authorization: Bearer %[6]s' -H 'Content-Type: application/json' \
+    -d '{"call_id":"try-1","call_type":"user_out","principal":"alice","caller":"+12025550101","callee":"+14155550199"}' \
+    %[1]s/v1/tenants/%[2]s/calls/authorize
+
+`, base, r.Tenant, strings.Join(r.Users, ", "), r.OperatorKey, r.AdminKey, r.SwitchKey)
 }
 
 // reloadRateCards adds card versions stored by other processes until ctx ends.

@@ -52,11 +52,16 @@ type served struct {
 // startServe runs `commcredits serve` in-process on 127.0.0.1:0.
 func startServe(t *testing.T, env func(string) string, args ...string) *served {
 	t.Helper()
+	return startServeOut(t, env, io.Discard, args...)
+}
+
+func startServeOut(t *testing.T, env func(string) string, stdout io.Writer, args ...string) *served {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addrs := make(chan net.Addr, 1)
 	s := &served{stop: cancel, code: make(chan int, 1), stderr: &syncBuffer{}}
 	go func() {
-		s.code <- runWith(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), io.Discard, s.stderr,
+		s.code <- runWith(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), stdout, s.stderr,
 			hooks{getenv: env, listening: func(a net.Addr) { addrs <- a }})
 	}()
 	select {

@@ -124,6 +124,10 @@ func (s *Server) Registry() *prometheus.Registry { return s.reg }
 // built-in routes, labelled by the pattern.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
+// Mux returns the server's mux, for routers that register one pattern per route (so that
+// each route is measured under its own pattern).
+func (s *Server) Mux() *http.ServeMux { return s.mux }
+
 // OnShutdown registers fn to run during graceful shutdown. Hooks run in
 // reverse order of registration (register the database's Close first, the
 // writer that drains into it later), each after the HTTP server has drained.
