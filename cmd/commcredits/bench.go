@@ -5,22 +5,72 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"syscall"
+	"time"
 
+	"github.com/commcredits/commcredits/internal/api"
 	"github.com/commcredits/commcredits/internal/bench"
+	"github.com/commcredits/commcredits/internal/rating"
+	"github.com/commcredits/commcredits/internal/rest"
+	"github.com/commcredits/commcredits/internal/service"
+	"github.com/commcredits/commcredits/internal/store"
+	"github.com/commcredits/commcredits/internal/tenant"
+	"github.com/commcredits/commcredits/internal/writer"
 )
 
 // benchChild is the hidden subcommand P4 re-executes this binary with, so that the memory
 // measured is the child's alone.
 const benchChild = "bench-child-rss"
 
-// benchAPI serves the business API for P2 and P3 (bench.APIFunc: start it on a loopback
-// listener over the given store and writer, return the base URL, a bearer key per tenant and
-// the JSON bodies of authorize, extend and settle). While it is nil, P2 and P3 report
-// "unavailable" with the reason.
-var benchAPI bench.APIFunc
+// benchAPI serves the /v1 API for P2 and P3 as `serve` does (api.Server with its metrics
+// middleware, rest over service), on 127.0.0.1, with a switch key per tenant and no rate
+// limit (the figure is the engine's, not the limiter's).
+var benchAPI bench.APIFunc = func(ctx context.Context, st *store.SQL, wr *writer.Writer, env *tenant.Env, w bench.Workload) (*bench.APITarget, error) {
+	cards, ok := env.Cards.(*rating.Registry)
+	if !ok {
+		return nil, fmt.Errorf("bench: the environment's cards are a %T, not a registry", env.Cards)
+	}
+	svc := &service.Service{Store: st, Writer: wr, Cards: cards, Env: env}
+	keys := make(map[string]string, w.Tenants)
+	for i := range w.Tenants {
+		id := bench.TenantID(i)
+		_, secret, err := svc.CreateKey(ctx, id, service.RoleSwitch, "bench")
+		if err != nil {
+			return nil, err
+		}
+		keys[id] = secret
+	}
+	srv := api.New(api.Deps{DB: st.DB(), DBKind: string(st.DB().Kind()), Logger: slog.New(slog.DiscardHandler), Version: version})
+	rest.Mount(srv.Mux(), svc, rest.Config{Version: version, RateLimit: -1})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	js := func(v any) []byte { b, _ := json.Marshal(v); return b }
+	return &bench.APITarget{
+		Base: "http://" + ln.Addr().String(),
+		Key:  func(t string) string { return keys[t] },
+		AuthorizeBody: func(c bench.Call) []byte {
+			return js(map[string]any{"call_id": c.ID, "call_type": "user_out", "principal": c.Principal, "caller": c.Caller, "callee": c.Callee})
+		},
+		ExtendBody: func(_ bench.Call, s int64) []byte { return js(map[string]any{"seconds": s}) },
+		SettleBody: func(_ bench.Call, s int64) []byte { return js(map[string]any{"seconds": s}) },
+		Allowed: func(b []byte) bool {
+			var r struct {
+				Allowed bool `json:"allowed"`
+			}
+			return json.Unmarshal(b, &r) == nil && r.Allowed
+		},
+		Close: func() { _ = hs.Close() },
+	}, nil
+}
 
 // cmdBench is `commcredits bench [--quick] [--json] [--cdrs N] [--postgres URL]`: the issue
 // 8 figures beside the machine's ceilings, measured in one run (BENCHMARKS.md).
