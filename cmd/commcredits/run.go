@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/commcredits/commcredits/internal/api"
+	"github.com/commcredits/commcredits/internal/bench"
 	"github.com/commcredits/commcredits/internal/db"
 	"github.com/commcredits/commcredits/internal/demo"
 	"github.com/commcredits/commcredits/internal/metrics"
@@ -111,6 +112,10 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, h hoo
 		return cmdCall(ctx, rest, stdout, stderr, h)
 	case "account":
 		return cmdAccount(ctx, rest, stdout, stderr, h)
+	case "bench":
+		return cmdBench(ctx, rest, stdout, stderr, h)
+	case benchChild:
+		return bench.ChildMain(ctx, rest, os.Stdin, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "commcredits %s\n", versionString())
 		return exitOK
@@ -136,6 +141,7 @@ Commands:
             or post it to a server with --url, --key and --tenant
   report    report usage|pools|blocked|statement|runway: usage export, pools, blocked users, credits statement,
             funding help (docs/reports.md); with --url, or for spend|refusals: the API's report rows
+  bench     bench [--quick] [--json]: measure the engine beside the machine's ceilings (BENCHMARKS.md)
 
 Admin commands (docs/cli.md): against a server with --url and --key, or the database with --db;
 tables by default, --json for the API's JSON:

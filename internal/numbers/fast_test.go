@@ -135,24 +135,45 @@ func TestParseAgreesWithReference(t *testing.T) {
 	})
 }
 
-// TestParseCacheBounded: the cache keeps at most cacheShards*cacheShardSize answers.
+// TestParseCacheBounded: the cache keeps at most cacheSlots answers, and answers what it
+// holds from the cache.
 func TestParseCacheBounded(t *testing.T) {
 	parsed.reset()
-	for i := range 3 * cacheShards * cacheShardSize / 2 {
+	for i := range 3 * cacheSlots / 2 {
 		if _, err := Parse(fmt.Sprintf("+1202555%04d", i%10000), fmt.Sprint(i/10000)); err == nil {
 			t.Fatal("unknown country accepted")
 		}
 	}
-	total := 0
-	for i := range parsed.shards {
-		if n := len(parsed.shards[i].m); n > cacheShardSize {
-			t.Fatalf("shard %d holds %d", i, n)
-		} else {
-			total += n
+	if n := parsed.len(); n > cacheSlots || n < cacheSlots/2 {
+		t.Fatalf("cache holds %d of %d slots", n, cacheSlots)
+	}
+	parsed.reset()
+	want, _ := Parse("+12025550100", "US")
+	h := cacheHash("+12025550100", "US")
+	if got, err, ok := parsed.get(h, "+12025550100", "US"); !ok || err != nil || got != want {
+		t.Fatalf("not cached: %v %v %v", got, err, ok)
+	}
+	// Another country is another answer.
+	if _, _, ok := parsed.get(cacheHash("+12025550100", "GB"), "+12025550100", "GB"); ok {
+		t.Fatal("an answer for US served GB")
+	}
+	// A key in a full set replaces one of its answers, never a slot of another set.
+	parsed.reset()
+	set := h % cacheSets
+	keys := []string{}
+	for k := range cacheWays + 1 {
+		key := fmt.Sprint("k", k)
+		parsed.put(set, key, "", Number{E164: key}, nil)
+		keys = append(keys, key)
+	}
+	held := 0
+	for _, k := range keys {
+		if _, _, ok := parsed.get(set, k, ""); ok {
+			held++
 		}
 	}
-	if total > cacheShards*cacheShardSize {
-		t.Fatalf("cache holds %d", total)
+	if held != cacheWays || parsed.len() != cacheWays {
+		t.Fatalf("set holds %d answers, cache %d", held, parsed.len())
 	}
 }
 

@@ -6,7 +6,6 @@ package numbers
 import (
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"strings"
 
 	"github.com/nyaruka/phonenumbers"
@@ -77,13 +76,12 @@ func Parse(raw, defaultCountry string) (Number, error) {
 	if len(raw) > 2*MaxInputLen || len(defaultCountry) > 8 {
 		return parse(raw, defaultCountry) // not worth a cache slot
 	}
-	k := cacheKey{raw, defaultCountry}
-	h := maphash.Comparable(cacheSeed, k)
-	if n, err, ok := parsed.get(h, k); ok {
+	h := cacheHash(raw, defaultCountry)
+	if n, err, ok := parsed.get(h, raw, defaultCountry); ok {
 		return n, err
 	}
 	n, err := parse(raw, defaultCountry)
-	parsed.put(h, k, n, err)
+	parsed.put(h, raw, defaultCountry, n, err)
 	return n, err
 }
 

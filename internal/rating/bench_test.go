@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/commcredits/commcredits/internal/bench/cardgen"
 )
 
 // bigCard writes a card of n distinct prefixes (4 to 9 digits), a tenth of them with a second,
@@ -127,41 +129,8 @@ func BenchmarkMaxSeconds(b *testing.B) {
 	_ = sink
 }
 
-// realCard writes a card shaped like a wholesale A–Z deck: about 35% of the prefixes are North
-// American NPA-NXX (1 + 6 digits) under 300 area codes; the rest are 2 to 5 digits under 200
-// country codes, concentrated in a few leading digits (mobile and geographic ranges). It
-// returns the card and its prefixes.
-func realCard(n int) ([]byte, []string) {
-	rng := rand.New(rand.NewPCG(5, 6))
-	var ccs []string
-	for len(ccs) < 200 {
-		ccs = append(ccs, fmt.Sprint(20+rng.IntN(980)))
-	}
-	npas := make([]int, 300)
-	for i := range npas {
-		npas[i] = 200 + rng.IntN(800)
-	}
-	var b bytes.Buffer
-	b.WriteString(header)
-	seen := make(map[string]bool, n)
-	var prefixes []string
-	for len(seen) < n {
-		var p string
-		if rng.IntN(100) < 35 {
-			p = fmt.Sprintf("1%d%d", npas[rng.IntN(len(npas))], 200+rng.IntN(800))
-		} else {
-			lead := []byte("23679")[rng.IntN(5)]
-			p = ccs[rng.IntN(len(ccs))] + string(lead) + fmt.Sprint(rng.Uint64())[:1+rng.IntN(4)]
-		}
-		if seen[p] {
-			continue
-		}
-		seen[p] = true
-		fmt.Fprintf(&b, "%s,Destination %d,mobile,0.%04d,0.01,60,1,2026-01-01,false\n", p, len(seen), rng.IntN(10000))
-		prefixes = append(prefixes, p)
-	}
-	return b.Bytes(), prefixes
-}
+// realCard is cardgen's wholesale-shaped card with its own 200 stand-in country codes.
+func realCard(n int) ([]byte, []string) { return cardgen.Card(n, 5, 6, nil) }
 
 // BenchmarkLookupRealistic100k looks up numbers under prefixes drawn uniformly from realCard.
 func BenchmarkLookupRealistic100k(b *testing.B) {
