@@ -62,34 +62,27 @@ func mailLoop(t *testing.T, s *store.SQL, fake *payment.Fake, port int) (*writer
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err := jobs.New(s.DB(), jobs.Config{
+	j := startJobs(t, s, jobs.Config{
 		Charger:  jobs.ProviderCharger{Provider: fake},
 		Reporter: outbox.Reporter{Writer: w},
 		Contacts: s, Webhooks: s, Mailer: m, Names: s.TenantName,
-		Backoff:      func(int) time.Duration { return 100 * time.Millisecond },
-		PollInterval: 50 * time.Millisecond,
-		TestOnly:     true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := j.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = j.Stop(c)
+		Backoff: func(int) time.Duration { return 100 * time.Millisecond },
 	})
 	return w, &outbox.Dispatcher{Store: s, Jobs: j, Writer: w}
 }
 
 func pump(t *testing.T, d *outbox.Dispatcher, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	dispatchUntil(t, d, 30*time.Second, what, cond)
+}
+
+// dispatchUntil dispatches every 50 ms until cond holds, for at most limit.
+func dispatchUntil(t *testing.T, d *outbox.Dispatcher, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("not within 30 s: %s", what)
+			t.Fatalf("not within %v: %s", limit, what)
 		}
 		if _, err := d.Dispatch(context.Background()); err != nil {
 			t.Fatalf("dispatch: %v", err)
