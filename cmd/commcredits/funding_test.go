@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -17,13 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/commcredits/commcredits/internal/db"
 	"github.com/commcredits/commcredits/internal/directory"
 	"github.com/commcredits/commcredits/internal/ledger"
 	"github.com/commcredits/commcredits/internal/money"
 	"github.com/commcredits/commcredits/internal/notify"
+	"github.com/commcredits/commcredits/internal/notify/smtptest"
 	"github.com/commcredits/commcredits/internal/payment/stripemock"
 	"github.com/commcredits/commcredits/internal/pgtest"
 	"github.com/commcredits/commcredits/internal/plans"
@@ -32,53 +30,6 @@ import (
 	"github.com/commcredits/commcredits/internal/tenant"
 	"github.com/commcredits/commcredits/internal/writer"
 )
-
-// inbox is an in-process SMTP server on loopback that keeps every message.
-type inbox struct {
-	mu   sync.Mutex
-	msgs []string
-}
-
-func (in *inbox) NewSession(*smtp.Conn) (smtp.Session, error) { return &smtpSession{in: in}, nil }
-
-type smtpSession struct{ in *inbox }
-
-func (s *smtpSession) Reset()                               {}
-func (s *smtpSession) Logout() error                        { return nil }
-func (s *smtpSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (s *smtpSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (s *smtpSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.in.mu.Lock()
-	s.in.msgs = append(s.in.msgs, string(b))
-	s.in.mu.Unlock()
-	return nil
-}
-
-func (in *inbox) all() []string {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return append([]string(nil), in.msgs...)
-}
-
-// startInbox serves an inbox on a free loopback port and returns it with the port.
-func startInbox(t *testing.T) (*inbox, int) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := &inbox{}
-	srv := smtp.NewServer(in)
-	srv.Domain = "localhost"
-	srv.ReadTimeout, srv.WriteTimeout = 5*time.Second, 5*time.Second
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return in, l.Addr().(*net.TCPAddr).Port
-}
 
 // hookSink is a webhook receiver that keeps the deliveries whose signature verifies.
 type hookSink struct {
@@ -248,20 +199,20 @@ func TestServeRechargesAndNotifies(t *testing.T) {
 
 func serveRechargesAndNotifies(t *testing.T, dsn string) {
 	stripeURL, charges := approvingStripe(t)
-	in, smtpPort := startInbox(t)
+	in := smtptest.Start(t)
 	secret := directory.NewWebhookSecret()
 	hooks, hookURL := startHookSink(t, secret)
 	st, w := setupTenant(t, dsn, hookURL, secret)
 
 	s := startServe(t, noEnv, "--db", dsn, "--outbox-every", "100ms",
 		"--stripe-secret-key", "sk_test_123", "--stripe-api-base", stripeURL,
-		"--smtp-host", "127.0.0.1", "--smtp-port", strconv.Itoa(smtpPort), "--smtp-tls", "none",
+		"--smtp-host", "127.0.0.1", "--smtp-port", strconv.Itoa(in.Port), "--smtp-tls", "none",
 		"--smtp-from", `"Communications Credits" <billing@commcredits.test>`, "--operator-key", restOperatorKey)
 	ctx := context.Background()
 	if _, err := w.Submit(ctx, fundTenant, "call-1", ledger.Charge{Amount: 100, Ref: "call-1"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the recharge email", 30*time.Second, func() bool { return len(in.all()) > 0 })
+	waitFor(t, "the recharge email", 30*time.Second, func() bool { return len(in.Texts()) > 0 })
 	waitFor(t, "the recharge webhook", 30*time.Second, func() bool { return len(hooks.of(notify.RechargeSucceeded)) > 0 })
 	time.Sleep(1500 * time.Millisecond) // more than a poll interval: a duplicate would show
 
@@ -275,7 +226,7 @@ func serveRechargesAndNotifies(t *testing.T, dsn string) {
 	if got := charges(); len(got) != 1 || got["recharge:"+fundTenant+":1:1"] != 1 {
 		t.Fatalf("charges by idempotency key: %v; want one under recharge:%s:1:1", got, fundTenant)
 	}
-	msgs := in.all()
+	msgs := in.Texts()
 	if len(msgs) != 1 || !strings.Contains(msgs[0], "50.00 USD") || !strings.Contains(msgs[0], "ap@acme.test") ||
 		!strings.Contains(msgs[0], "59.50") {
 		t.Fatalf("emails: %d, want one to ap@acme.test with 50.00 USD and the balance 59.50:\n%s", len(msgs), strings.Join(msgs, "\n----\n"))
@@ -303,13 +254,13 @@ func serveRechargesAndNotifies(t *testing.T, dsn string) {
 // Without a payment provider, a recharge fails at once and clearly: the tenant is told
 // why (recharge_failed, auto-recharge suspended), nothing is credited, nothing waits.
 func TestServeWithoutProviderFailsClearly(t *testing.T) {
-	in, smtpPort := startInbox(t)
+	in := smtptest.Start(t)
 	secret := directory.NewWebhookSecret()
 	hooks, hookURL := startHookSink(t, secret)
 	path := filepath.Join(t.TempDir(), "cc.db")
 	st, w := setupTenant(t, "sqlite:"+path, hookURL, secret)
 	startServe(t, noEnv, "--db", "sqlite:"+path, "--outbox-every", "100ms",
-		"--smtp-host", "127.0.0.1", "--smtp-port", strconv.Itoa(smtpPort), "--smtp-tls", "none",
+		"--smtp-host", "127.0.0.1", "--smtp-port", strconv.Itoa(in.Port), "--smtp-tls", "none",
 		"--smtp-from", "billing@commcredits.test")
 	ctx := context.Background()
 	if _, err := w.Submit(ctx, fundTenant, "call-1", ledger.Charge{Amount: 100, Ref: "call-1"}); err != nil {
@@ -321,7 +272,7 @@ func TestServeWithoutProviderFailsClearly(t *testing.T) {
 	if f := hooks.of(notify.RechargeFailed); !strings.Contains(f[0].Data.Reason, "no payment provider") {
 		t.Fatalf("reason %q", f[0].Data.Reason)
 	}
-	waitFor(t, "two emails", 30*time.Second, func() bool { return len(in.all()) >= 2 })
+	waitFor(t, "two emails", 30*time.Second, func() bool { return len(in.Texts()) >= 2 })
 	if a, err := st.Account(ctx, fundTenant); err != nil || a.Totals.Funded != 1050 {
 		t.Fatalf("funded %v, %v; want nothing credited", a, err)
 	}

@@ -66,6 +66,27 @@ type hooks struct {
 	now       func() time.Time    // the reports' clock; default time.Now
 }
 
+// commands are the subcommands, by name; each gets the arguments after its name.
+var commands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer, h hooks) int{
+	"serve":    cmdServe,
+	"migrate":  cmdMigrate,
+	"ratecard": cmdRateCard,
+	"cdr":      cmdCDR,
+	"report":   cmdReport,
+	"simulate": func(ctx context.Context, args []string, stdout, stderr io.Writer, _ hooks) int {
+		return cmdSimulate(ctx, args, stdout, stderr)
+	},
+	"tenant":  cmdTenant,
+	"key":     cmdKey,
+	"user":    cmdUser,
+	"licence": cmdLicence,
+	"credits": cmdCredits,
+	"number":  cmdNumber,
+	"call":    cmdCall,
+	"account": cmdAccount,
+	"bench":   cmdBench,
+}
+
 // run is the whole program; main only adds signals and os.Exit.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return runWith(ctx, args, stdout, stderr, hooks{})
@@ -83,37 +104,10 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, h hoo
 		return exitUsage
 	}
 	cmd, rest := args[0], args[1:]
+	if c, ok := commands[cmd]; ok {
+		return c(ctx, rest, stdout, stderr, h)
+	}
 	switch cmd {
-	case "serve":
-		return cmdServe(ctx, rest, stdout, stderr, h)
-	case "migrate":
-		return cmdMigrate(ctx, rest, stdout, stderr, h)
-	case "ratecard":
-		return cmdRateCard(ctx, args[1:], stdout, stderr, h)
-	case "cdr":
-		return cmdCDR(ctx, rest, stdout, stderr, h)
-	case "report":
-		return cmdReport(ctx, rest, stdout, stderr, h)
-	case "simulate":
-		return cmdSimulate(ctx, rest, stdout, stderr)
-	case "tenant":
-		return cmdTenant(ctx, rest, stdout, stderr, h)
-	case "key":
-		return cmdKey(ctx, rest, stdout, stderr, h)
-	case "user":
-		return cmdUser(ctx, rest, stdout, stderr, h)
-	case "licence":
-		return cmdLicence(ctx, rest, stdout, stderr, h)
-	case "credits":
-		return cmdCredits(ctx, rest, stdout, stderr, h)
-	case "number":
-		return cmdNumber(ctx, rest, stdout, stderr, h)
-	case "call":
-		return cmdCall(ctx, rest, stdout, stderr, h)
-	case "account":
-		return cmdAccount(ctx, rest, stdout, stderr, h)
-	case "bench":
-		return cmdBench(ctx, rest, stdout, stderr, h)
 	case benchChild:
 		return bench.ChildMain(ctx, rest, os.Stdin, stdout, stderr)
 	case "version", "--version", "-version":

@@ -306,12 +306,14 @@ func scanDelivery(r scanner) (Delivery, error) {
 	return d, nil
 }
 
-func (s sqlLog) list(ctx context.Context, q string, args ...any) ([]Delivery, error) {
-	r, err := s.d.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
+// rows is what database/sql's and pgx's result sets share.
+type rows interface {
+	scanner
+	Next() bool
+	Err() error
+}
+
+func scanDeliveries(r rows) ([]Delivery, error) {
 	var out []Delivery
 	for r.Next() {
 		d, err := scanDelivery(r)
@@ -321,6 +323,15 @@ func (s sqlLog) list(ctx context.Context, q string, args ...any) ([]Delivery, er
 		out = append(out, d)
 	}
 	return out, r.Err()
+}
+
+func (s sqlLog) list(ctx context.Context, q string, args ...any) ([]Delivery, error) {
+	r, err := s.d.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return scanDeliveries(r)
 }
 
 type pgLog struct{ p *pgxpool.Pool }
@@ -347,15 +358,7 @@ func (p pgLog) list(ctx context.Context, q string, args ...any) ([]Delivery, err
 		return nil, err
 	}
 	defer r.Close()
-	var out []Delivery
-	for r.Next() {
-		d, err := scanDelivery(r)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, r.Err()
+	return scanDeliveries(r)
 }
 
 // rebind turns ? placeholders into $1, $2, ... (no literal here holds ?).

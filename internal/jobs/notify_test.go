@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,53 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/commcredits/commcredits/internal/db"
 	"github.com/commcredits/commcredits/internal/jobs"
 	"github.com/commcredits/commcredits/internal/money"
 	"github.com/commcredits/commcredits/internal/notify"
+	"github.com/commcredits/commcredits/internal/notify/smtptest"
 )
-
-// inbox is an in-process SMTP server on loopback (as in internal/notify's tests).
-type inbox struct {
-	mu   sync.Mutex
-	msgs []string
-}
-
-func (in *inbox) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{in: in}, nil }
-
-type session struct{ in *inbox }
-
-func (s *session) Reset()                               {}
-func (s *session) Logout() error                        { return nil }
-func (s *session) Mail(string, *smtp.MailOptions) error { return nil }
-func (s *session) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (s *session) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.in.mu.Lock()
-	s.in.msgs = append(s.in.msgs, string(b))
-	s.in.mu.Unlock()
-	return nil
-}
-
-func (in *inbox) all() []string {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return append([]string(nil), in.msgs...)
-}
-
-// serve starts the inbox on l and stops it when the test ends.
-func (in *inbox) serve(t *testing.T, l net.Listener) {
-	srv := smtp.NewServer(in)
-	srv.Domain = "localhost"
-	srv.ReadTimeout, srv.WriteTimeout = 5*time.Second, 5*time.Second
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-}
 
 type contacts []string
 
@@ -96,12 +54,7 @@ func rechargeEvent(t *testing.T, attemptKey string) jobs.Notify {
 
 func TestNotifySendsOneEmailAndOneWebhook(t *testing.T) {
 	each(t, func(t *testing.T, d *db.DB) {
-		in := &inbox{}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		in.serve(t, l)
+		in := smtptest.Start(t)
 		var (
 			mu    sync.Mutex
 			posts []string
@@ -119,17 +72,17 @@ func TestNotifySendsOneEmailAndOneWebhook(t *testing.T) {
 		t.Cleanup(hook.Close)
 
 		j := start(t, d, jobs.Config{
-			Contacts: contacts{"ap@acme.test"}, Mailer: mailer(t, l.Addr().(*net.TCPAddr).Port),
+			Contacts: contacts{"ap@acme.test"}, Mailer: mailer(t, in.Port),
 			Webhooks: hooks{{ID: "wh1", URL: hook.URL, Secret: "whsec"}},
 		})
 		n := rechargeEvent(t, "att-1")
 		enqueue(t, d, j, n)
 		enqueue(t, d, j, n) // the same state change twice: one job
 
-		eventually(t, 15*time.Second, "an email", func() bool { return len(in.all()) > 0 })
+		eventually(t, 15*time.Second, "an email", func() bool { return len(in.Texts()) > 0 })
 		eventually(t, 15*time.Second, "a webhook", func() bool { mu.Lock(); defer mu.Unlock(); return len(posts) > 0 })
 		time.Sleep(300 * time.Millisecond)
-		msgs := in.all()
+		msgs := in.Texts()
 		if len(msgs) != 1 || !strings.Contains(msgs[0], "50.00 USD") || !strings.Contains(msgs[0], "ap@acme.test") {
 			t.Fatalf("%d emails, want one with 50.00 USD to ap@acme.test: %q", len(msgs), msgs)
 		}
@@ -150,16 +103,8 @@ func TestNotifySendsOneEmailAndOneWebhook(t *testing.T) {
 
 func TestNotifySMTPDownIsRetriedAndDeliveredOnce(t *testing.T) {
 	each(t, func(t *testing.T, d *db.DB) {
-		// A port with nothing listening yet.
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-
-		j := start(t, d, jobs.Config{Contacts: contacts{"ap@acme.test"}, Mailer: mailer(t, port), Webhooks: hooks{},
+		in := smtptest.Reserve(t) // a port with nothing listening yet
+		j := start(t, d, jobs.Config{Contacts: contacts{"ap@acme.test"}, Mailer: mailer(t, in.Port), Webhooks: hooks{},
 			Backoff: func(int) time.Duration { return 200 * time.Millisecond }})
 		n := rechargeEvent(t, "att-down")
 		enqueue(t, d, j, n)
@@ -179,15 +124,10 @@ func TestNotifySMTPDownIsRetriedAndDeliveredOnce(t *testing.T) {
 		}
 		eventually(t, 15*time.Second, "two failed tries", func() bool { return failed() >= 2 })
 
-		in := &inbox{}
-		l, err = net.Listen("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		in.serve(t, l)
-		eventually(t, 15*time.Second, "the email once the server is up", func() bool { return len(in.all()) > 0 })
+		in.Restart()
+		eventually(t, 15*time.Second, "the email once the server is up", func() bool { return len(in.Texts()) > 0 })
 		time.Sleep(500 * time.Millisecond)
-		if got := len(in.all()); got != 1 {
+		if got := len(in.Texts()); got != 1 {
 			t.Fatalf("%d emails, want 1", got)
 		}
 		log, err := j.Deliveries(context.Background(), n.DedupKey)

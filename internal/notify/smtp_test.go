@@ -6,82 +6,14 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
-	"net"
 	"net/mail"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
-
 	"github.com/commcredits/commcredits/internal/money"
+	"github.com/commcredits/commcredits/internal/notify/smtptest"
 )
-
-// inbox is an in-process SMTP server on loopback that keeps what it receives.
-type inbox struct {
-	mu   sync.Mutex
-	msgs []received
-	addr *net.TCPAddr
-}
-
-type received struct {
-	From string
-	To   []string
-	Data []byte
-}
-
-func (in *inbox) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{in: in}, nil }
-
-type session struct {
-	in   *inbox
-	from string
-	to   []string
-}
-
-func (s *session) Reset()        { s.from, s.to = "", nil }
-func (s *session) Logout() error { return nil }
-func (s *session) Mail(from string, _ *smtp.MailOptions) error {
-	s.from = from
-	return nil
-}
-func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	s.to = append(s.to, to)
-	return nil
-}
-func (s *session) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.in.mu.Lock()
-	s.in.msgs = append(s.in.msgs, received{From: s.from, To: s.to, Data: b})
-	s.in.mu.Unlock()
-	return nil
-}
-
-func startInbox(t *testing.T) *inbox {
-	t.Helper()
-	in := &inbox{}
-	srv := smtp.NewServer(in)
-	srv.Domain = "localhost"
-	srv.ReadTimeout, srv.WriteTimeout = 5*time.Second, 5*time.Second
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in.addr = l.Addr().(*net.TCPAddr)
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return in
-}
-
-func (in *inbox) all() []received {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return append([]received(nil), in.msgs...)
-}
 
 // parsed is a received email split into headers and its text and HTML parts.
 type parsed struct {
@@ -130,9 +62,9 @@ func parse(t *testing.T, raw []byte) parsed {
 }
 
 func TestSMTPSendsRequiredEmails(t *testing.T) {
-	in := startInbox(t)
+	in := smtptest.Start(t)
 	s, err := NewSMTPSender(SMTPConfig{
-		Host: "127.0.0.1", Port: in.addr.Port, TLS: TLSNone,
+		Host: "127.0.0.1", Port: in.Port, TLS: TLSNone,
 		From: `"Communications Credits" <billing@commcredits.test>`, Timeout: 5 * time.Second,
 	})
 	if err != nil {
@@ -170,7 +102,7 @@ func TestSMTPSendsRequiredEmails(t *testing.T) {
 		}
 	}
 
-	got := in.all()
+	got := in.Messages()
 	if len(got) != len(events) {
 		t.Fatalf("received %d emails, want %d", len(got), len(events))
 	}
@@ -204,13 +136,8 @@ func TestSMTPSendsRequiredEmails(t *testing.T) {
 }
 
 func TestSMTPServerDownIsAnError(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	s, err := NewSMTPSender(SMTPConfig{Host: "127.0.0.1", Port: port, TLS: TLSNone, From: "billing@commcredits.test", Timeout: 2 * time.Second})
+	down := smtptest.Reserve(t)
+	s, err := NewSMTPSender(SMTPConfig{Host: "127.0.0.1", Port: down.Port, TLS: TLSNone, From: "billing@commcredits.test", Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,15 +151,15 @@ func TestSMTPServerDownIsAnError(t *testing.T) {
 }
 
 func TestSMTPMandatoryTLSRefusesPlainServer(t *testing.T) {
-	in := startInbox(t)
-	s, err := NewSMTPSender(SMTPConfig{Host: "127.0.0.1", Port: in.addr.Port, From: "billing@commcredits.test", Timeout: 2 * time.Second})
+	in := smtptest.Start(t)
+	s, err := NewSMTPSender(SMTPConfig{Host: "127.0.0.1", Port: in.Port, From: "billing@commcredits.test", Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Send(context.Background(), []string{"ap@acme.test"}, Message{Subject: "s", Text: "t"}); err == nil {
 		t.Fatal("mandatory TLS sent over a server without STARTTLS")
 	}
-	if n := len(in.all()); n != 0 {
+	if n := len(in.Messages()); n != 0 {
 		t.Fatalf("server received %d emails", n)
 	}
 }
@@ -268,53 +195,9 @@ func TestMessageID(t *testing.T) {
 	}
 }
 
-// authInbox requires PLAIN authentication before accepting mail.
-type authInbox struct {
-	inbox
-	user, pass string
-}
-
-type authSession struct {
-	session
-	ib     *authInbox
-	authed bool
-}
-
-func (a *authInbox) NewSession(*smtp.Conn) (smtp.Session, error) {
-	return &authSession{session: session{in: &a.inbox}, ib: a}, nil
-}
-
-func (s *authSession) AuthMechanisms() []string { return []string{sasl.Plain} }
-
-func (s *authSession) Auth(string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(_, user, pass string) error {
-		if user != s.ib.user || pass != s.ib.pass {
-			return errors.New("bad credentials")
-		}
-		s.authed = true
-		return nil
-	}), nil
-}
-
-func (s *authSession) Mail(from string, opts *smtp.MailOptions) error {
-	if !s.authed {
-		return smtp.ErrAuthRequired
-	}
-	return s.session.Mail(from, opts)
-}
-
 func TestSMTPAuthenticates(t *testing.T) {
-	ib := &authInbox{user: "mailer", pass: "s3cret"}
-	srv := smtp.NewServer(ib)
-	srv.Domain = "localhost"
-	srv.AllowInsecureAuth = true
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	port := l.Addr().(*net.TCPAddr).Port
+	ib := smtptest.Start(t, smtptest.Auth("mailer", "s3cret"))
+	port := ib.Port
 
 	send := func(pass string) error {
 		s, err := NewSMTPSender(SMTPConfig{Host: "127.0.0.1", Port: port, TLS: TLSNone, From: "a@b.test",
@@ -330,7 +213,7 @@ func TestSMTPAuthenticates(t *testing.T) {
 	if err := send("s3cret"); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(ib.all()); n != 1 {
+	if n := len(ib.Messages()); n != 1 {
 		t.Fatalf("received %d, want 1", n)
 	}
 }

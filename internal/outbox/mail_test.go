@@ -2,20 +2,16 @@ package outbox_test
 
 import (
 	"context"
-	"io"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/emersion/go-smtp"
 
 	"github.com/commcredits/commcredits/internal/directory"
 	"github.com/commcredits/commcredits/internal/jobs"
 	"github.com/commcredits/commcredits/internal/ledger"
 	"github.com/commcredits/commcredits/internal/money"
 	"github.com/commcredits/commcredits/internal/notify"
+	"github.com/commcredits/commcredits/internal/notify/smtptest"
 	"github.com/commcredits/commcredits/internal/outbox"
 	"github.com/commcredits/commcredits/internal/payment"
 	"github.com/commcredits/commcredits/internal/plans"
@@ -26,51 +22,18 @@ import (
 	"github.com/commcredits/commcredits/internal/writer"
 )
 
-type inbox struct {
-	mu   sync.Mutex
-	msgs []string
-}
-
-func (in *inbox) NewSession(*smtp.Conn) (smtp.Session, error) { return &sess{in}, nil }
-
-type sess struct{ in *inbox }
-
-func (s *sess) Reset()                               {}
-func (s *sess) Logout() error                        { return nil }
-func (s *sess) Mail(string, *smtp.MailOptions) error { return nil }
-func (s *sess) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (s *sess) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err == nil {
-		s.in.mu.Lock()
-		s.in.msgs = append(s.in.msgs, string(b))
-		s.in.mu.Unlock()
-	}
-	return err
-}
-
 // with counts the mails of an event type (by the event id header every mail carries).
-func (in *inbox) with(typ notify.Type) int { return len(in.of(typ)) }
+func with(in *smtptest.Inbox, typ notify.Type) int { return len(of(in, typ)) }
 
 // of returns the mails of an event type, quoted-printable soft line breaks removed.
-func (in *inbox) of(typ notify.Type) []string {
-	in.mu.Lock()
-	defer in.mu.Unlock()
+func of(in *smtptest.Inbox, typ notify.Type) []string {
 	var out []string
-	for _, m := range in.msgs {
+	for _, m := range in.Texts() {
 		if strings.Contains(m, "X-Commcredits-Event: "+string(typ)+"/") {
 			out = append(out, strings.ReplaceAll(m, "=\r\n", ""))
 		}
 	}
 	return out
-}
-
-func (in *inbox) serve(t *testing.T, l net.Listener) {
-	srv := smtp.NewServer(in)
-	srv.Domain = "localhost"
-	srv.ReadTimeout, srv.WriteTimeout = 5*time.Second, 5*time.Second
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
 }
 
 // mailLoop is the whole loop with email: the tenant (funded 10.50, card, auto-recharge
@@ -99,34 +62,27 @@ func mailLoop(t *testing.T, s *store.SQL, fake *payment.Fake, port int) (*writer
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err := jobs.New(s.DB(), jobs.Config{
+	j := startJobs(t, s, jobs.Config{
 		Charger:  jobs.ProviderCharger{Provider: fake},
 		Reporter: outbox.Reporter{Writer: w},
 		Contacts: s, Webhooks: s, Mailer: m, Names: s.TenantName,
-		Backoff:      func(int) time.Duration { return 100 * time.Millisecond },
-		PollInterval: 50 * time.Millisecond,
-		TestOnly:     true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := j.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = j.Stop(c)
+		Backoff: func(int) time.Duration { return 100 * time.Millisecond },
 	})
 	return w, &outbox.Dispatcher{Store: s, Jobs: j, Writer: w}
 }
 
 func pump(t *testing.T, d *outbox.Dispatcher, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	dispatchUntil(t, d, 30*time.Second, what, cond)
+}
+
+// dispatchUntil dispatches every 50 ms until cond holds, for at most limit.
+func dispatchUntil(t *testing.T, d *outbox.Dispatcher, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("not within 30 s: %s", what)
+			t.Fatalf("not within %v: %s", limit, what)
 		}
 		if _, err := d.Dispatch(context.Background()); err != nil {
 			t.Fatalf("dispatch: %v", err)
@@ -135,47 +91,36 @@ func pump(t *testing.T, d *outbox.Dispatcher, what string, cond func() bool) {
 	}
 }
 
-func freePort(t *testing.T) (net.Listener, int) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l, l.Addr().(*net.TCPAddr).Port
-}
-
 // A hard decline suspends auto-recharge and mails the tenant once (recharge failed with
 // the reason, auto-recharge suspended); a new card lifts the suspension and recharges at
 // once, which is mailed once too.
 func TestHardDeclineMailsOnceThenNewCardReenables(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dsn string, s *store.SQL) {
 		ctx := context.Background()
-		l, port := freePort(t)
-		in := &inbox{}
-		in.serve(t, l)
+		in := smtptest.Start(t)
 		fake := payment.NewFake(payment.Decline("expired_card"))
-		w, d := mailLoop(t, s, fake, port)
+		w, d := mailLoop(t, s, fake, in.Port)
 		if _, err := w.Submit(ctx, tid, "call-1", ledger.Charge{Amount: 100}); err != nil {
 			t.Fatal(err)
 		}
 		pump(t, d, "the decline mails", func() bool {
-			return in.with(notify.RechargeFailed) > 0 && in.with(notify.AutoRechargeSuspended) > 0
+			return with(in, notify.RechargeFailed) > 0 && with(in, notify.AutoRechargeSuspended) > 0
 		})
 		if _, err := w.Submit(ctx, tid, "new-card", tenant.SetPaymentMethod{Method: "pm_card_new", ExpMonth: 1, ExpYear: 2099,
 			Brand: "visa", Last4: "4242"}); err != nil {
 			t.Fatal(err)
 		}
-		if m := in.of(notify.RechargeFailed); !strings.Contains(m[0], "card expired") || !strings.Contains(m[0], "50.00 USD") {
+		if m := of(in, notify.RechargeFailed); !strings.Contains(m[0], "card expired") || !strings.Contains(m[0], "50.00 USD") {
 			t.Fatalf("recharge_failed mail without the reason or amount:\n%s", m[0])
 		}
-		pump(t, d, "the recharge mail", func() bool { return in.with(notify.RechargeSucceeded) > 0 })
+		pump(t, d, "the recharge mail", func() bool { return with(in, notify.RechargeSucceeded) > 0 })
 		time.Sleep(500 * time.Millisecond)
 		if _, err := d.Dispatch(ctx); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(500 * time.Millisecond)
 		for typ, want := range map[notify.Type]int{notify.RechargeFailed: 1, notify.AutoRechargeSuspended: 1, notify.RechargeSucceeded: 1} {
-			if n := in.with(typ); n != want {
+			if n := with(in, typ); n != want {
 				t.Errorf("%d %s mails, want %d", n, typ, want)
 			}
 		}
@@ -194,10 +139,8 @@ func TestHardDeclineMailsOnceThenNewCardReenables(t *testing.T) {
 func TestSMTPDownMailArrivesLaterOnce(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dsn string, s *store.SQL) {
 		ctx := context.Background()
-		l, port := freePort(t)
-		addr := l.Addr().String()
-		l.Close()
-		w, d := mailLoop(t, s, payment.NewFake(), port)
+		in := smtptest.Reserve(t)
+		w, d := mailLoop(t, s, payment.NewFake(), in.Port)
 		if _, err := w.Submit(ctx, tid, "call-1", ledger.Charge{Amount: 100}); err != nil {
 			t.Fatal(err)
 		}
@@ -210,15 +153,10 @@ func TestSMTPDownMailArrivesLaterOnce(t *testing.T) {
 			log, err := d.Jobs.Deliveries(ctx, id)
 			return err == nil && len(log) >= 2 && !log[0].OK && !log[1].OK
 		})
-		l2, err := net.Listen("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		in := &inbox{}
-		in.serve(t, l2)
-		pump(t, d, "the mail", func() bool { return in.with(notify.RechargeSucceeded) > 0 })
+		in.Restart()
+		pump(t, d, "the mail", func() bool { return with(in, notify.RechargeSucceeded) > 0 })
 		time.Sleep(time.Second)
-		if n := in.with(notify.RechargeSucceeded); n != 1 {
+		if n := with(in, notify.RechargeSucceeded); n != 1 {
 			t.Fatalf("%d recharge mails, want 1", n)
 		}
 		// A manual resend of the logged event mails it once more.
@@ -229,7 +167,7 @@ func TestSMTPDownMailArrivesLaterOnce(t *testing.T) {
 		if _, err := d.Jobs.Resend(ctx, ev, jobs.TargetEmail, time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		pump(t, d, "the resent mail", func() bool { return in.with(notify.RechargeSucceeded) == 2 })
+		pump(t, d, "the resent mail", func() bool { return with(in, notify.RechargeSucceeded) == 2 })
 		log, err := d.Jobs.Deliveries(ctx, ev.ID)
 		if err != nil || len(log) < 4 || !log[len(log)-1].OK || log[len(log)-1].Resend == "" || log[0].OK {
 			t.Fatalf("delivery log %+v, %v; want failed tries, the delivery, the resend", log, err)

@@ -59,24 +59,11 @@ func start(t *testing.T, s *store.SQL, fake *payment.Fake) *loop {
 			t.Fatalf("%s: %v", cmd.Name(), err)
 		}
 	}
-	j, err := jobs.New(s.DB(), jobs.Config{
+	j := startJobs(t, s, jobs.Config{
 		Charger: jobs.ProviderCharger{Provider: fake,
 			Customers: func(context.Context, string) (string, error) { return "cus_1", nil }},
-		Reporter:     outbox.Reporter{Writer: w},
-		Backoff:      func(int) time.Duration { return 50 * time.Millisecond },
-		PollInterval: 50 * time.Millisecond,
-		TestOnly:     true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := j.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = j.Stop(c)
+		Reporter: outbox.Reporter{Writer: w},
+		Backoff:  func(int) time.Duration { return 50 * time.Millisecond },
 	})
 	return &loop{s: s, w: w, j: j, d: &outbox.Dispatcher{Store: s, Jobs: j, Writer: w}, fake: fake}
 }
@@ -84,16 +71,26 @@ func start(t *testing.T, s *store.SQL, fake *payment.Fake) *loop {
 // until dispatches every 50 ms until cond holds, for at most 20 s.
 func (l *loop) until(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 20 s: %s", what)
-		}
-		if _, err := l.d.Dispatch(context.Background()); err != nil {
-			t.Fatalf("dispatch: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	dispatchUntil(t, l.d, 20*time.Second, what, cond)
+}
+
+// startJobs starts a test-only jobs client polling every 50 ms, stopped when the test ends.
+func startJobs(t *testing.T, s *store.SQL, cfg jobs.Config) *jobs.Jobs {
+	t.Helper()
+	cfg.PollInterval, cfg.TestOnly = 50*time.Millisecond, true
+	j, err := jobs.New(s.DB(), cfg)
+	if err != nil {
+		t.Fatal(err)
 	}
+	if err := j.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = j.Stop(c)
+	})
+	return j
 }
 
 func (l *loop) account(t *testing.T) *ledger.Account {

@@ -156,15 +156,11 @@ func (a *API) creditRoutes() {
 				return nil, problem(err)
 			}
 			out := &entriesOut{}
-			out.Body.Items = []EntryOut{}
-			for i, e := range es {
-				if i == in.limit() {
-					out.Body.NextCursor = encodeCursor(strconv.FormatInt(es[i-1].Seq, 10))
-					break
-				}
-				out.Body.Items = append(out.Body.Items, EntryOut{Seq: e.Seq, Kind: string(e.Kind), Amount: fmtAmt(e.Amount, cur),
-					Before: fmtAmt(e.Before, cur), After: fmtAmt(e.After, cur), At: e.At, LotID: e.LotID, Ref: e.Ref, Reason: e.Reason})
-			}
+			out.Body.Items, out.Body.NextCursor = fetched(es, in.limit(), func(e ledger.Entry) string { return strconv.FormatInt(e.Seq, 10) },
+				func(e ledger.Entry) EntryOut {
+					return EntryOut{Seq: e.Seq, Kind: string(e.Kind), Amount: fmtAmt(e.Amount, cur), Before: fmtAmt(e.Before, cur),
+						After: fmtAmt(e.After, cur), At: e.At, LotID: e.LotID, Ref: e.Ref, Reason: e.Reason}
+				})
 			return out, nil
 		})
 

@@ -371,14 +371,7 @@ func (a *API) notifyRoutes() {
 				return nil, problem(err)
 			}
 			out := &receiptsOut{}
-			out.Body.Items = []ReceiptOut{}
-			for i, r := range rs {
-				if i == in.limit() {
-					out.Body.NextCursor = encodeCursor(rs[i-1].Number)
-					break
-				}
-				out.Body.Items = append(out.Body.Items, receiptOut(r))
-			}
+			out.Body.Items, out.Body.NextCursor = fetched(rs, in.limit(), func(r tenant.Receipt) string { return r.Number }, receiptOut)
 			return out, nil
 		})
 	type receiptIn struct {

@@ -415,6 +415,20 @@ func page[T any](items []T, key func(T) string, q PageQuery) ([]T, string) {
 	return items[:n], encodeCursor(key(items[n-1]))
 }
 
+// fetched converts rows a store returned after the cursor (sorted by key, at least limit+1
+// asked for): the first limit of them and, when there were more, the cursor after the last
+// one kept.
+func fetched[T, O any](rows []T, limit int, key func(T) string, conv func(T) O) ([]O, string) {
+	out := []O{}
+	for i, r := range rows {
+		if i == limit {
+			return out, encodeCursor(key(rows[i-1]))
+		}
+		out = append(out, conv(r))
+	}
+	return out, ""
+}
+
 func encodeCursor(k string) string { return base64.RawURLEncoding.EncodeToString([]byte(k)) }
 
 func decodeCursor(c string) string {

@@ -242,14 +242,7 @@ func (a *API) tenantRoutes() {
 				return nil, problem(err)
 			}
 			out := &keysOut{}
-			out.Body.Items = []KeyOut{}
-			for i, k := range ks {
-				if i == in.limit() {
-					out.Body.NextCursor = encodeCursor(ks[i-1].ID)
-					break
-				}
-				out.Body.Items = append(out.Body.Items, keyOut(k))
-			}
+			out.Body.Items, out.Body.NextCursor = fetched(ks, in.limit(), func(k store.APIKey) string { return k.ID }, keyOut)
 			return out, nil
 		})
 
@@ -288,14 +281,7 @@ func (a *API) tenantRoutes() {
 				return nil, problem(err)
 			}
 			out := &keysOut{}
-			out.Body.Items = []KeyOut{}
-			for i, k := range ks {
-				if i == in.limit() {
-					out.Body.NextCursor = encodeCursor(ks[i-1].ID)
-					break
-				}
-				out.Body.Items = append(out.Body.Items, keyOut(k))
-			}
+			out.Body.Items, out.Body.NextCursor = fetched(ks, in.limit(), func(k store.APIKey) string { return k.ID }, keyOut)
 			return out, nil
 		})
 	type revokeOpIn struct {
