@@ -160,4 +160,3 @@ func mustAmount(t *testing.T, s string) money.Amount {
 	}
 	return a
 }
-
