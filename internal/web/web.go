@@ -67,7 +67,7 @@ type Deps struct {
 	// InsecureCookies drops the Secure flag (plain HTTP other than localhost).
 	InsecureCookies bool
 	// Pages backed by other packages. Nil: reports, contacts and receipts from the store and
-	// the directory; webhooks not shown.
+	// the directory; webhook endpoints from the directory, without a delivery log.
 	Contacts ContactSource
 	Webhooks WebhookSource
 	Receipts ReceiptSource
