@@ -13,6 +13,8 @@ import (
 	"github.com/commcredits/commcredits/internal/payer"
 	"github.com/commcredits/commcredits/internal/recharge"
 	"github.com/commcredits/commcredits/internal/report"
+	"github.com/commcredits/commcredits/internal/store"
+	"github.com/commcredits/commcredits/internal/store/storetest"
 	"github.com/commcredits/commcredits/internal/tenant"
 )
 
@@ -29,7 +31,11 @@ func withCalls(h *harness, n int) {
 // The funding help shows the report engine's runway, suggestion and dry run; bad dry-run
 // settings are refused next to their field and nothing is changed either way.
 func TestFundingHelp(t *testing.T) {
-	h := newHarness(t, "sqlite:"+t.TempDir()+"/cc.db", false)
+	storetest.Each(t, func(t *testing.T, dsn string, _ *store.SQL) { testFundingHelp(t, dsn) })
+}
+
+func testFundingHelp(t *testing.T, dsn string) {
+	h := newHarness(t, dsn, false)
 	withCalls(h, 12)
 	e := &report.Engine{Store: h.st}
 	want, err := e.Funding(ctx, report.FundingRequest{Tenant: tenantID})
