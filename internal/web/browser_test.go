@@ -328,6 +328,32 @@ func TestBrowser(t *testing.T) {
 	b.contains("#statement", "charge")
 	b.screenshot("report-statement")
 
+	// Funding help: the runway, a dry run of other settings, and those settings carried to
+	// the Credits page's auto-recharge form, which is not saved until sent.
+	before = h.snapshot()
+	b.open("/ui/funding")
+	b.contains("#runway", "lasts about")
+	b.screenshot("funding")
+	b.fill("#trigger", "5")
+	b.fill("#amount", "50")
+	b.run("no cap", chromedp.Evaluate(`document.querySelector('#monthly_cap').value = ''`, nil))
+	b.submit("#dryrun-form")
+	b.contains("#dryrun", "the settings above")
+	b.contains("#dryrun", "recharge 50.00 USD below 5.00 USD")
+	b.contains("#dry-verdict", "With these settings")
+	b.screenshot("funding-dry-run")
+	b.navigating("use these settings", chromedp.Click("#use-tried", chromedp.ByQuery))
+	b.contains("#flash", "filled in from the funding help")
+	var trig, amt string
+	b.run("read the filled form", chromedp.Value("#trigger", &trig, chromedp.ByQuery), chromedp.Value("#recharge_amount", &amt, chromedp.ByQuery))
+	if trig != "5.00" || amt != "50.00" {
+		t.Fatalf("auto-recharge form filled with trigger %q amount %q, want 5.00 and 50.00", trig, amt)
+	}
+	b.screenshot("credits-prefilled")
+	if h.snapshot() != before {
+		t.Fatal("the funding help changed the store")
+	}
+
 	// Numbers and the bridge: toll-free works now that credits are set up.
 	b.open("/ui/numbers")
 	b.fill("#e164", "+18005550100")
@@ -341,6 +367,28 @@ func TestBrowser(t *testing.T) {
 	b.screenshot("contacts")
 	b.open("/ui/webhooks")
 	b.screenshot("webhooks")
+	b.fill("#url", "ftp://hooks.example.test/cc")
+	b.submit("#webhook-form")
+	b.contains("#url-err", "http://")
+	b.screenshot("webhook-refused")
+	if n := len(h.state().Dir.Webhooks); n != 0 {
+		t.Fatalf("a refused webhook was stored: %d", n)
+	}
+	b.fill("#url", "https://hooks.example.test/cc")
+	b.run("tick an event", chromedp.Click("#ev-0", chromedp.ByQuery))
+	b.submit("#webhook-form")
+	b.contains("#flash", "created")
+	secret := b.text("#new-secret")
+	b.screenshot("webhook-created")
+	if hs := h.state().Dir.Webhooks; len(hs) != 1 {
+		t.Fatalf("webhooks stored: %d", len(hs))
+	} else {
+		for _, w := range hs {
+			if w.Secret != secret || w.URL != "https://hooks.example.test/cc" || len(w.Events) != 1 {
+				t.Fatalf("stored %+v, page showed secret %q", w, secret)
+			}
+		}
+	}
 	b.open("/ui/accounts")
 	b.contains("#accounts", "billing@acme.test")
 	b.screenshot("accounts")

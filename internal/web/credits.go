@@ -71,7 +71,27 @@ func (s *Server) creditsView(r *http.Request, c *reqCtx) (*creditsView, error) {
 }
 
 func (s *Server) creditsPage(w http.ResponseWriter, r *http.Request, c *reqCtx) {
-	s.creditsRender(w, r, c, http.StatusOK, formError{}, nil)
+	q := r.URL.Query()
+	if q.Get("use") == "" {
+		s.creditsRender(w, r, c, http.StatusOK, formError{}, nil)
+		return
+	}
+	// "Use these settings" from the funding help: the auto-recharge form is filled in with
+	// them, switched on, and saved only when the admin sends it.
+	v, err := s.creditsView(r, c)
+	if err != nil {
+		s.fail(w, r, c, err)
+		return
+	}
+	form := settingsForm(v)
+	form.Set("enabled", "on")
+	for _, k := range []string{"trigger", "recharge_amount", "monthly_cap"} {
+		if q.Has(k) {
+			form.Set(k, q.Get(k))
+		}
+	}
+	s.render(w, r, c, http.StatusOK, "credits", view{Title: "Credits", Active: "credits", D: v, Form: form,
+		Flash: "The auto-recharge form below is filled in from the funding help. Nothing is saved until you choose Save auto-recharge."})
 }
 
 func (s *Server) creditsRender(w http.ResponseWriter, r *http.Request, c *reqCtx, code int, fe formError, form url.Values) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,6 +37,7 @@ var funcs = template.FuncMap{
 	},
 	"minutes": func(sec int64) string { return fmt.Sprintf("%d", sec/60) },
 	"join":    strings.Join,
+	"has":     func(list []string, x string) bool { return slices.Contains(list, x) },
 	// e164 writes stored digits as a number ("+" in front); masked numbers too.
 	"e164": func(digits string) string {
 		if digits == "" || strings.HasPrefix(digits, "+") {

@@ -407,23 +407,6 @@ func (s *Server) contactsPage(w http.ResponseWriter, r *http.Request, c *reqCtx)
 		D: map[string]any{"Enabled": s.d.Contacts != nil, "List": list}})
 }
 
-func (s *Server) webhooksPage(w http.ResponseWriter, r *http.Request, c *reqCtx) {
-	var hooks []Webhook
-	var dels []Delivery
-	if s.d.Webhooks != nil {
-		var err error
-		if hooks, err = s.d.Webhooks.Webhooks(r.Context(), c.tenant.ID); err == nil {
-			dels, err = s.d.Webhooks.Deliveries(r.Context(), c.tenant.ID, 100)
-		}
-		if err != nil {
-			s.fail(w, r, c, err)
-			return
-		}
-	}
-	s.render(w, r, c, http.StatusOK, "webhooks", view{Title: "Webhooks", Active: "webhooks",
-		D: map[string]any{"Enabled": s.d.Webhooks != nil, "Hooks": hooks, "Deliveries": dels}})
-}
-
 func (s *Server) contactAdd(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 	if s.d.Contacts == nil {
 		s.render(w, r, c, http.StatusNotFound, "error", view{Title: "Not available", D: "Contacts are not managed on this server."})

@@ -67,7 +67,7 @@ type Deps struct {
 	// InsecureCookies drops the Secure flag (plain HTTP other than localhost).
 	InsecureCookies bool
 	// Pages backed by other packages. Nil: reports, contacts and receipts from the store and
-	// the directory; webhooks not shown.
+	// the directory; webhook endpoints from the directory, without a delivery log.
 	Contacts ContactSource
 	Webhooks WebhookSource
 	Receipts ReceiptSource
@@ -164,6 +164,7 @@ func (s *Server) Mount(m Mux) {
 	h("POST /ui/credits/funds", s.post(permCredits, true, s.addFunds))
 	h("POST /ui/credits/autorecharge", s.post(permCredits, true, s.setAutoRecharge))
 	h("POST /ui/credits/method", s.post(permCredits, true, s.setMethod))
+	h("GET /ui/funding", s.page(permCredits, true, s.fundingPage))
 
 	h("GET /ui/users", s.page(permDirectory, true, s.usersPage))
 	h("POST /ui/users", s.post(permDirectory, true, s.putUser))
@@ -197,6 +198,8 @@ func (s *Server) Mount(m Mux) {
 	h("POST /ui/contacts/add", s.post(permCredits, true, s.contactAdd))
 	h("POST /ui/contacts/remove", s.post(permCredits, true, s.contactRemove))
 	h("POST /ui/webhooks/resend", s.post(permCredits, true, s.webhookResend))
+	h("POST /ui/webhooks", s.post(permCredits, true, s.webhookPut))
+	h("POST /ui/webhooks/delete", s.post(permCredits, true, s.webhookDelete))
 }
 
 // Role sets allowed on pages.
@@ -374,6 +377,7 @@ func (s *Server) nav(role string) []navItem {
 	}
 	add([]string{RoleOperator}, "/ui/tenants", "Tenants", "tenants")
 	add(permCredits, "/ui/credits", "Credits", "credits")
+	add(permCredits, "/ui/funding", "Funding help", "funding")
 	add(permDirectory, "/ui/users", "Users and licences", "users")
 	add(permDirectory, "/ui/numbers", "Phone numbers", "numbers")
 	add(permDirectory, "/ui/bridge", "Bridge", "bridge")

@@ -410,6 +410,10 @@ func TestRoles(t *testing.T) {
 		{"reader@acme.test", "/ui/reports/blocked", 200},
 		{"reader@acme.test", "/ui/reports/usage", 200},
 		{"billing@acme.test", "/ui/credits", 200},
+		{"billing@acme.test", "/ui/funding", 200},
+		{"billing@acme.test", "/ui/webhooks", 200},
+		{"reader@acme.test", "/ui/funding", 403},
+		{"reader@acme.test", "/ui/webhooks", 403},
 		{"billing@acme.test", "/ui/users", 403},
 		{"billing@acme.test", "/ui/policies", 403},
 		{"admin@acme.test", "/ui/users", 200},
@@ -480,14 +484,14 @@ func TestPagesRender(t *testing.T) {
 	c.signIn("admin@acme.test")
 	for _, p := range []string{"/ui/credits", "/ui/users?q=ali&licence=MCOEV", "/ui/numbers", "/ui/bridge", "/ui/policies",
 		"/ui/reports/usage", "/ui/reports/usage?from=2020-01-01", "/ui/reports/pools", "/ui/reports/pools?month=bad",
-		"/ui/reports/blocked", "/ui/reports/statement", "/ui/contacts", "/ui/webhooks"} {
+		"/ui/reports/blocked", "/ui/reports/statement", "/ui/contacts", "/ui/webhooks", "/ui/funding", "/ui/webhooks?edit=nope"} {
 		req, _ := http.NewRequest(http.MethodGet, h.url+p, nil)
 		res, err := c.http.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		res.Body.Close()
-		if res.StatusCode != 200 && res.StatusCode != 422 {
+		if res.StatusCode != 200 && res.StatusCode != 422 && (p != "/ui/webhooks?edit=nope" || res.StatusCode != 404) {
 			t.Errorf("%s: %d", p, res.StatusCode)
 		}
 		if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
