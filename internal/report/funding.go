@@ -217,10 +217,13 @@ func Suggest(daily []money.Amount, minPurchase money.Amount, cur money.Currency)
 	if len(daily) == 0 || sum <= 0 {
 		return nil
 	}
-	trig := Nice(TriggerDays*P95(daily), cur)
+	// With calls on few days the 95th percentile can be 0; the average day keeps the
+	// trigger above zero, so a recharge fires before the balance runs out.
+	avg := money.Amount(money.MulDivRound(int64(sum), 1, int64(len(daily))))
+	trig := Nice(TriggerDays*max(P95(daily), avg), cur)
 	amt := max(Nice(money.Amount(money.MulDivRound(int64(sum), RechargeDays, int64(len(daily)))), cur), minPurchase)
 	return &Suggestion{Trigger: trig.Format(cur), Amount: amt.Format(cur), TriggerMinor: int64(trig), AmountMinor: int64(amt),
-		Rule: fmt.Sprintf("trigger = %d days of the 95th-percentile daily burn, amount = %d days of the average daily burn (at least the minimum purchase of %s), each rounded up to whole %s with at most two significant digits",
+		Rule: fmt.Sprintf("trigger = %d days of the 95th-percentile daily burn (or of the average day, when higher), amount = %d days of the average daily burn (at least the minimum purchase of %s), each rounded up to whole %s with at most two significant digits",
 			TriggerDays, RechargeDays, minPurchase.Format(cur), cur.Code)}
 }
 

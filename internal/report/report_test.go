@@ -311,6 +311,21 @@ func TestNiceAndP95(t *testing.T) {
 	}
 }
 
+// Calls on one day of thirty: the 95th-percentile day is 0, and the trigger comes from the
+// average day (3 × 30.00 / 30 = 3.00) instead of being 0, which would recharge only in debt.
+func TestSuggestSparseDays(t *testing.T) {
+	c := money.MustCurrency("USD")
+	days := make([]money.Amount, 30)
+	days[29] = usd("30.00")
+	s := report.Suggest(days, usd("50.00"), c)
+	if s == nil || s.Trigger != "3.00" || s.Amount != "50.00" {
+		t.Fatalf("suggestion %+v, want trigger 3.00, amount 50.00", s)
+	}
+	if report.Suggest(make([]money.Amount, 30), usd("50.00"), c) != nil {
+		t.Fatal("a suggestion without any burn")
+	}
+}
+
 func names(z *zip.Reader) []string {
 	var out []string
 	for _, f := range z.File {
