@@ -30,13 +30,21 @@ type enc struct{ b []byte }
 func (e *enc) int(v int64)  { e.b = binary.AppendVarint(e.b, v) }
 func (e *enc) str(s string) { e.b = binary.AppendUvarint(e.b, uint64(len(s))); e.b = append(e.b, s...) }
 func (e *enc) bool(v bool)  { e.b = append(e.b, boolByte(v)) }
+
+// time writes 0 for the zero time, 1 and UnixNano, or — for a time outside the years
+// UnixNano holds (a call's start is the sender's) — 2, Unix seconds and nanoseconds.
 func (e *enc) time(t time.Time) {
-	if t.IsZero() {
-		e.bool(false)
-		return
+	switch {
+	case t.IsZero():
+		e.b = append(e.b, 0)
+	case time.Unix(0, t.UnixNano()).Equal(t):
+		e.b = append(e.b, 1)
+		e.int(t.UnixNano())
+	default:
+		e.b = append(e.b, 2)
+		e.int(t.Unix())
+		e.int(int64(t.Nanosecond()))
 	}
-	e.bool(true)
-	e.int(t.UnixNano())
 }
 func (e *enc) number(n numbers.Number) {
 	e.str(n.E164)
@@ -92,10 +100,23 @@ func (d *dec) bool() bool {
 }
 
 func (d *dec) time() time.Time {
-	if !d.bool() {
+	if len(d.b) == 0 {
+		d.err = errCallBody
 		return time.Time{}
 	}
-	return time.Unix(0, d.int()).UTC()
+	f := d.b[0]
+	d.b = d.b[1:]
+	switch f {
+	case 0:
+		return time.Time{}
+	case 1:
+		return time.Unix(0, d.int()).UTC()
+	case 2:
+		sec := d.int()
+		return time.Unix(sec, d.int()).UTC()
+	}
+	d.err = errCallBody
+	return time.Time{}
 }
 
 func (d *dec) number() numbers.Number {

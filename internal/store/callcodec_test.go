@@ -85,3 +85,26 @@ func TestCallCodecReadsJSON(t *testing.T) {
 		t.Errorf("binary body %d bytes, JSON %d: expected well under half", len(encodeCall(&c)), len(b))
 	}
 }
+
+// A call's start comes from its sender and may lie outside the years UnixNano can hold
+// (1678–2262): it still reads back as written, as the JSON form did, so that the pool
+// month its hold was taken in is the one it is given back to.
+func TestCallCodecFarTimes(t *testing.T) {
+	for _, at := range []time.Time{
+		time.Date(2300, 1, 2, 3, 4, 5, 6, time.UTC),
+		time.Date(1600, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC),
+		time.Date(2262, 4, 11, 23, 47, 16, 854775807, time.UTC),
+		time.Date(1677, 9, 21, 0, 12, 43, 145224192, time.UTC),
+	} {
+		var c tenant.Call
+		c.Key, c.Auth.Start, c.Auth.Row.EffectiveFrom, c.ExpiresAt = "k/", at, at, at
+		got, err := decodeCall(encodeCall(&c))
+		if err != nil {
+			t.Fatalf("%v: %v", at, err)
+		}
+		if !reflect.DeepEqual(*got, c) {
+			t.Fatalf("%v: read back start %v, effective %v, expires %v", at, got.Auth.Start, got.Auth.Row.EffectiveFrom, got.ExpiresAt)
+		}
+	}
+}
