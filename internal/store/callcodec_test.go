@@ -108,3 +108,18 @@ func TestCallCodecFarTimes(t *testing.T) {
 		}
 	}
 }
+
+// A damaged body is an error, never a panic.
+func FuzzDecodeCall(f *testing.F) {
+	var c tenant.Call
+	fill(rand.New(rand.NewPCG(7, 8)), reflect.ValueOf(&c).Elem())
+	f.Add(encodeCall(&c))
+	f.Add(`{"key":"k/"}`)
+	f.Add("!AQ")
+	f.Fuzz(func(t *testing.T, body string) {
+		got, err := decodeCall(body)
+		if err == nil && got == nil {
+			t.Fatal("no call and no error")
+		}
+	})
+}
