@@ -1,0 +1,85 @@
+package web_test
+
+import (
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/commcredits/commcredits/internal/store"
+	"github.com/commcredits/commcredits/internal/web"
+)
+
+// Malformed query strings and forms (bad dates, unknown enum values, NUL bytes, very long
+// ids) are answered as bad input or not found, never with a 500, for every role.
+func TestMalformedInputNever500(t *testing.T) {
+	h := newHarness(t, "sqlite:"+t.TempDir()+"/cc.db", false)
+	long := strings.Repeat("x", 5000)
+	for _, who := range []string{"admin@acme.test", "reader@acme.test", "ops@operator.test"} {
+		c := h.client(nil)
+		c.signIn(who)
+		if who == "ops@operator.test" {
+			c.post("/ui/tenants/switch", url.Values{"tenant": {"acme"}})
+		}
+		for _, p := range []string{
+			"/ui/reports/usage?from=bad&to=bad", "/ui/reports/usage?from=2026-13-45", "/ui/reports/usage?call_type=zzz&capability=%00",
+			"/ui/reports/usage/export?format=zzz", "/ui/reports/usage/export?format=zip&from=x", "/ui/reports/usage/export?format=csv&user=%00",
+			"/ui/reports/usage/export?format=xlsx&from=1900-01-01&to=2999-01-01",
+			"/ui/reports/pools?month=zz", "/ui/reports/pools?month=9999-99", "/ui/reports/blocked?from=x&to=y",
+			"/ui/reports/statement?from=x", "/ui/reports/statement?from=2026-01-01&to=2020-01-01",
+			"/ui/receipts/" + long, "/ui/receipts/%00", "/ui/receipts/..%2f..%2fx",
+			"/ui/credits?cursor=zz&limit=99999999999", "/ui/users?cursor=%00&limit=-1", "/ui/funding?days=abc&threshold=%00&amount=1e999",
+			"/ui/webhooks?edit=" + long, "/ui/numbers?q=%00", "/ui/policies?user=" + long, "/ui/accounts", "/ui/contacts",
+			"/ui/signin?next=//evil.test", "/ui/signin/link?token=" + long,
+		} {
+			code, body, _ := c.get(p)
+			if code >= 500 {
+				t.Errorf("%s GET %s: %d %s", who, p[:min(len(p), 80)], code, body[:min(len(body), 300)])
+			}
+		}
+		for _, f := range []struct {
+			p string
+			v url.Values
+		}{
+			{"/ui/webhooks/resend", url.Values{"delivery": {"nopipe"}}},
+			{"/ui/webhooks/resend", url.Values{"delivery": {"a/b/c|bogus"}}},
+			{"/ui/webhooks/delete", url.Values{"id": {long}}},
+			{"/ui/credits/funds", url.Values{"amount": {"1e99"}}},
+			{"/ui/credits/funds", url.Values{"amount": {"\x00"}}},
+			{"/ui/credits/autorecharge", url.Values{"threshold": {"-1"}, "amount": {long}}},
+			{"/ui/credits/method", url.Values{"method": {long}}},
+			{"/ui/users", url.Values{"id": {long}, "kind": {"zzz"}}},
+			{"/ui/users/licences", url.Values{"user": {long}, "licences": {"\x00"}}},
+			{"/ui/users/location", url.Values{"user": {"alice"}, "location": {"\x00"}}},
+			{"/ui/numbers/acquire", url.Values{"number": {long}, "type": {"zzz"}}},
+			{"/ui/numbers/assign", url.Values{"number": {"+1"}, "user": {long}}},
+			{"/ui/numbers/release", url.Values{"number": {"\x00"}}},
+			{"/ui/bridge/tollfree", url.Values{"user": {long}}},
+			{"/ui/policies", url.Values{"user": {long}, "dial_out": {"zzz"}}},
+			{"/ui/accounts", url.Values{"email": {long}, "role": {"operator"}}},
+			{"/ui/contacts/add", url.Values{"email": {long}}},
+			{"/ui/contacts/remove", url.Values{"email": {long}}},
+			{"/ui/tenants/switch", url.Values{"tenant": {long}}},
+			{"/ui/tenants", url.Values{"new_id": {"\x00"}}},
+		} {
+			code, body, _ := c.post(f.p, f.v)
+			if code >= 500 {
+				t.Errorf("%s POST %s %v: %d %s", who, f.p, f.v.Encode()[:min(80, len(f.v.Encode()))], code, body[:min(len(body), 300)])
+			}
+		}
+	}
+}
+
+// A resend names a delivery of the log ("<event id>|<target>"); one that is malformed or
+// names no logged event of the tenant is not found (404 on the page), not a 500, and
+// never reaches the job queue (nil here).
+func TestResendOfUnknownDeliveryIsNotFound(t *testing.T) {
+	h := newHarness(t, "sqlite:"+t.TempDir()+"/cc.db", false)
+	src := web.JobsWebhooks{Store: h.st}
+	for _, id := range []string{"", "nopipe", "purchase_succeeded/acme/1|bogus", "purchase_succeeded/acme/1|email",
+		"a/b/c|webhook:wh_1", strings.Repeat("x", 5000) + "|email", "\x00|\x00"} {
+		if err := src.Resend(ctx, tenantID, id); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("resend %.40q: %v, want not found", id, err)
+		}
+	}
+}
