@@ -2,9 +2,11 @@ package web_test
 
 import (
 	"errors"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/commcredits/commcredits/internal/store"
 	"github.com/commcredits/commcredits/internal/web"
@@ -81,5 +83,39 @@ func TestResendOfUnknownDeliveryIsNotFound(t *testing.T) {
 		if err := src.Resend(ctx, tenantID, id); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("resend %.40q: %v, want not found", id, err)
 		}
+	}
+}
+
+// An operator who switched tenant in another tab and then sends a form of the first tab's
+// page must not change the tenant switched to: each form names the tenant it was rendered
+// for, and a mismatch is refused with nothing changed.
+func TestFormOfAnotherTenantIsRefusedAfterASwitch(t *testing.T) {
+	h := newHarness(t, "sqlite:"+t.TempDir()+"/cc.db", false)
+	method := func(id string) string {
+		st, err := h.st.TenantState(ctx, id, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Recharge.Settings.PaymentMethod
+	}
+	c := h.client(nil)
+	c.signIn("ops@operator.test")
+	c.post("/ui/tenants/switch", url.Values{"tenant": {tenantID}})
+	if code, body, _ := c.get("/ui/credits"); code != http.StatusOK || !strings.Contains(body, `name="tenant_ctx" value="`+tenantID+`"`) {
+		t.Fatalf("credits page of %s: %d, no tenant_ctx field\n%s", tenantID, code, body)
+	}
+	c.post("/ui/tenants/switch", url.Values{"tenant": {"globex"}}) // the other tab
+	code, body, _ := c.post("/ui/credits/method", url.Values{"method": {"ea:AG-1"}, "tenant_ctx": {tenantID}})
+	if code != http.StatusConflict || !strings.Contains(body, "Nothing was changed") {
+		t.Fatalf("stale form: %d, want 409\n%s", code, body)
+	}
+	if m, n := method("globex"), method(tenantID); m != "" || n != "" {
+		t.Fatalf("a stale form changed a tenant: globex %q, %s %q", m, tenantID, n)
+	}
+	if code, body, _ := c.post("/ui/credits/method", url.Values{"method": {"ea:AG-1"}, "tenant_ctx": {"globex"}}); code != http.StatusOK {
+		t.Fatalf("form of the current tenant: %d\n%s", code, body)
+	}
+	if m := method("globex"); m != "ea:AG-1" {
+		t.Fatalf("globex method %q after its own form", m)
 	}
 }

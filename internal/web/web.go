@@ -334,6 +334,14 @@ func (s *Server) post(allowed []string, needTenant bool, fn handler) http.Handle
 			s.csrfFailed(w, r, c)
 			return
 		}
+		// An operator may have switched tenant in another tab since this form was rendered:
+		// the form names its tenant, and must not change another one.
+		if t, ok := r.PostForm["tenant_ctx"]; ok && needTenant && t[0] != c.tenant.ID {
+			s.render(w, r, c, http.StatusConflict, "error", view{Title: "Form of another tenant",
+				D: "This form was for tenant " + t[0] + ", but you now work on " + c.tenant.ID +
+					" (switched in another tab or window). Nothing was changed. Reload the page and try again."})
+			return
+		}
 		fn(w, r, c)
 	}
 }
