@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/commcredits/commcredits/internal/store"
+	"github.com/commcredits/commcredits/internal/store/storetest"
 	"github.com/commcredits/commcredits/internal/web"
 )
 
@@ -118,4 +119,38 @@ func TestFormOfAnotherTenantIsRefusedAfterASwitch(t *testing.T) {
 	if m := method("globex"); m != "ea:AG-1" {
 		t.Fatalf("globex method %q after its own form", m)
 	}
+}
+
+// A NUL byte or invalid UTF-8 in a form is bad input (400) on both engines, with nothing
+// changed: PostgreSQL cannot store it, and a command carrying one would fail the writer's
+// whole group commit.
+func TestFormWithNULIsBadInput(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dsn string, _ *store.SQL) {
+		h := newHarness(t, dsn, false)
+		c := h.client(nil)
+		c.signIn("admin@acme.test")
+		for _, f := range []struct {
+			path string
+			form url.Values
+		}{
+			{"/ui/users", url.Values{"id": {"dave"}, "display_name": {"Da\x00ve"}, "kind": {"user"}, "usage_location": {"GB"}}},
+			{"/ui/users", url.Values{"id": {"dave"}, "display_name": {"Da\xffve"}, "kind": {"user"}, "usage_location": {"GB"}}},
+			{"/ui/credits/method", url.Values{"method": {"ea:AG\x00"}}},
+			{"/ui/credits/method", url.Values{"method": {"ea:AG\xff"}}},
+			{"/ui/contacts/add", url.Values{"email": {"a@b.test"}, "name": {"N\x00"}}},
+			{"/ui/webhooks", url.Values{"url": {"https://h.test/\x00"}}},
+			{"/ui/webhooks", url.Values{"url": {"https://h.test/"}, "secret": {strings.Repeat("\x00", 40)}}},
+			{"/ui/accounts", url.Values{"invite_email": {"a\xff@b.test"}, "invite_role": {"billing_admin"}}},
+			{"/ui/users", url.Values{"id": {"dave"}, "display_name": {"Dave"}, "kind": {"user"}, "usage_location": {"GB"}, "idem": {"k\x00"}}},
+		} {
+			before := h.snapshot()
+			code, body, _ := c.post(f.path, f.form)
+			if code != http.StatusBadRequest && code != http.StatusUnprocessableEntity {
+				t.Errorf("%s %q: %d, want 400 or 422\n%.400s", f.path, f.form.Encode(), code, body)
+			}
+			if h.state().Dir.Users["dave"] != nil || h.snapshot() != before || len(h.state().Dir.Webhooks) != 0 {
+				t.Errorf("%s %q: the form changed the tenant", f.path, f.form.Encode())
+			}
+		}
+	})
 }
