@@ -206,7 +206,7 @@ func serveRechargesAndNotifies(t *testing.T, dsn string) {
 
 	s := startServe(t, noEnv, "--db", dsn, "--outbox-every", "100ms",
 		"--stripe-secret-key", "sk_test_123", "--stripe-api-base", stripeURL,
-		"--smtp-host", "127.0.0.1", "--smtp-port", strconv.Itoa(in.Port), "--smtp-tls", "none",
+		"--smtp-host", "127.0.0.1", "--smtp-port", strconv.Itoa(in.Port), "--smtp-tls", "none", "--base-url", "http://127.0.0.1",
 		"--smtp-from", `"Communications Credits" <billing@commcredits.test>`, "--operator-key", restOperatorKey)
 	ctx := context.Background()
 	if _, err := w.Submit(ctx, fundTenant, "call-1", ledger.Charge{Amount: 100, Ref: "call-1"}); err != nil {
@@ -260,7 +260,7 @@ func TestServeWithoutProviderFailsClearly(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cc.db")
 	st, w := setupTenant(t, "sqlite:"+path, hookURL, secret)
 	startServe(t, noEnv, "--db", "sqlite:"+path, "--outbox-every", "100ms",
-		"--smtp-host", "127.0.0.1", "--smtp-port", strconv.Itoa(in.Port), "--smtp-tls", "none",
+		"--smtp-host", "127.0.0.1", "--smtp-port", strconv.Itoa(in.Port), "--smtp-tls", "none", "--base-url", "http://127.0.0.1",
 		"--smtp-from", "billing@commcredits.test")
 	ctx := context.Background()
 	if _, err := w.Submit(ctx, fundTenant, "call-1", ledger.Charge{Amount: 100, Ref: "call-1"}); err != nil {

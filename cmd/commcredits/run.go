@@ -257,6 +257,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, h ho
 		fmt.Fprintf(stderr, "commcredits serve: %v\n", err)
 		return exitUsage
 	}
+	if fcfg.SMTP.Host != "" && *baseURL == "" {
+		// Otherwise a mailed link would take its host from the request's Host header, which
+		// whoever asks for a link to someone else's address chooses.
+		fmt.Fprintf(stderr, "commcredits serve: --base-url (env %s) is required with --smtp-host: mailed sign-in links need the UI's public address\n", envBaseURL)
+		return exitUsage
+	}
 
 	openCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	d, err := db.Open(openCtx, *dsn, db.WithMigrate())

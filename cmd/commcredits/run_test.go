@@ -329,6 +329,9 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"serve", "extra"}, exitUsage, "", "unexpected arguments"},
 		{[]string{"serve", "-h"}, 0, "", "-addr"},
 		{[]string{"serve", "--log-level", "loud"}, exitUsage, "", "invalid log level"},
+		// Mailed sign-in links must not take their host from the request's Host header: anyone
+		// could ask for a link to an admin's address that points at their own server.
+		{[]string{"serve", "--smtp-host", "127.0.0.1"}, exitUsage, "", "--base-url"},
 	}
 	for _, c := range cases {
 		var out, errb bytes.Buffer

@@ -7,6 +7,7 @@
 package rest
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -14,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -24,6 +26,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
@@ -254,8 +257,78 @@ func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
 		huma.WriteErr(a, ctx, http.StatusForbidden, fmt.Sprintf("role %s may not call %s", p.Role, ctx.Operation().OperationID))
 		return
 	}
+	ctx, err = cleanText(ctx)
+	if err != nil {
+		huma.WriteErr(a, ctx, http.StatusBadRequest, err.Error())
+		return
+	}
 	next(huma.WithValue(ctx, ctxKey{}, p))
 }
+
+// cleanText refuses NUL bytes and invalid UTF-8 in the path, the query, the Idempotency-Key
+// and the body (a JSON \u0000 included): PostgreSQL cannot store them, and a command
+// carrying one would fail the writer's whole group commit, other tenants' commands with it.
+// The body is read here (as far as the operation's limit) and handed on unchanged.
+func cleanText(ctx huma.Context) (huma.Context, error) {
+	u := ctx.URL()
+	if bad(u.Path) {
+		return ctx, errors.New("the path holds a NUL byte or invalid UTF-8")
+	}
+	for k, vs := range u.Query() {
+		for _, v := range append(vs, k) {
+			if bad(v) {
+				return ctx, fmt.Errorf("query parameter %q holds a NUL byte or invalid UTF-8", k)
+			}
+		}
+	}
+	if bad(ctx.Header("Idempotency-Key")) {
+		return ctx, errors.New("header Idempotency-Key holds a NUL byte or invalid UTF-8")
+	}
+	limit := ctx.Operation().MaxBodyBytes
+	if limit <= 0 || ctx.Method() == http.MethodGet {
+		return ctx, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(ctx.BodyReader(), limit+1))
+	if err != nil {
+		return ctx, fmt.Errorf("cannot read the body: %v", err)
+	}
+	if bad(string(body)) || jsonNUL(body) {
+		return ctx, errors.New("the body holds a NUL byte (\\u0000 included) or invalid UTF-8")
+	}
+	return bodyCtx{ctx, io.MultiReader(bytes.NewReader(body), ctx.BodyReader())}, nil
+}
+
+func bad(s string) bool { return strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) }
+
+// jsonNUL reports whether b holds the JSON escape \u0000 (not an escaped backslash before u0000).
+func jsonNUL(b []byte) bool {
+	for i := 0; ; {
+		j := bytes.Index(b[i:], []byte(`\u0000`))
+		if j < 0 {
+			return false
+		}
+		j += i
+		n := 0
+		for k := j - 1; k >= 0 && b[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 0 {
+			return true
+		}
+		i = j + 1
+	}
+}
+
+// bodyCtx hands on a body that cleanText has read.
+type bodyCtx struct {
+	humaCtx // an alias: a field named Context would hide the method Context()
+	body    io.Reader
+}
+
+type humaCtx = huma.Context
+
+func (c bodyCtx) BodyReader() io.Reader { return c.body }
+func (c bodyCtx) Unwrap() huma.Context  { return c.humaCtx }
 
 // problem turns an engine error into an HTTP problem naming the field at fault. Anything
 // it does not know is a 500 with no detail (the cause goes to the log by the caller).

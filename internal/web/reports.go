@@ -436,7 +436,15 @@ func (s *Server) contactRemove(w http.ResponseWriter, r *http.Request, c *reqCtx
 	}
 	email := r.PostFormValue("email")
 	if err := s.d.Contacts.RemoveContact(r.Context(), c.tenant.ID, email); err != nil {
-		s.fail(w, r, c, err)
+		// A bad or unknown address is the sender's mistake, not a 500.
+		fe, known := explain(err, map[string]string{"email": "email"})
+		if !known {
+			s.fail(w, r, c, err)
+			return
+		}
+		list, _ := s.d.Contacts.Contacts(r.Context(), c.tenant.ID)
+		s.render(w, r, c, http.StatusUnprocessableEntity, "contacts", view{Title: "Notification contacts", Active: "contacts",
+			D: map[string]any{"Enabled": true, "List": list}, Errors: fe.Fields, Flash: nothingChanged(fe)})
 		return
 	}
 	s.done(w, r, "/ui/contacts", "Contact "+email+" removed.")

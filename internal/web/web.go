@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/commcredits/commcredits/internal/db"
 	"github.com/commcredits/commcredits/internal/money"
@@ -332,6 +333,25 @@ func (s *Server) post(allowed []string, needTenant bool, fn handler) http.Handle
 		}
 		if !sameToken(r.PostFormValue("csrf"), c.sess.CSRF) {
 			s.csrfFailed(w, r, c)
+			return
+		}
+		// PostgreSQL cannot store a NUL byte or invalid UTF-8, and a command carrying one
+		// would fail the writer's whole group commit, other tenants' commands with it.
+		for k, vs := range r.Form {
+			for _, v := range append(vs, k) {
+				if strings.IndexByte(v, 0) >= 0 || !utf8.ValidString(v) {
+					s.render(w, r, c, http.StatusBadRequest, "error", view{Title: "Bad request",
+						D: "The form's field " + strconv.Quote(k) + " holds a NUL byte or invalid UTF-8. Nothing was changed."})
+					return
+				}
+			}
+		}
+		// An operator may have switched tenant in another tab since this form was rendered:
+		// the form names its tenant, and must not change another one.
+		if t, ok := r.PostForm["tenant_ctx"]; ok && needTenant && t[0] != c.tenant.ID {
+			s.render(w, r, c, http.StatusConflict, "error", view{Title: "Form of another tenant",
+				D: "This form was for tenant " + t[0] + ", but you now work on " + c.tenant.ID +
+					" (switched in another tab or window). Nothing was changed. Reload the page and try again."})
 			return
 		}
 		fn(w, r, c)

@@ -118,9 +118,10 @@ func (j JobsWebhooks) Deliveries(ctx context.Context, tenantID string, limit int
 }
 
 func (j JobsWebhooks) Resend(ctx context.Context, tenantID, deliveryID string) error {
+	// The page only sends ids from the log: anything else names no delivery (404, not 500).
 	id, target, ok := strings.Cut(deliveryID, "|")
-	if !ok {
-		return fmt.Errorf("delivery %q: want <event id>|<target>", deliveryID)
+	if !ok || target != jobs.TargetEmail && !strings.HasPrefix(target, "webhook:") {
+		return fmt.Errorf("delivery %q (want <event id>|email or <event id>|webhook:<id>): %w", deliveryID, store.ErrNotFound)
 	}
 	ev, err := j.Store.NotifyEvent(ctx, tenantID, id)
 	if err != nil {
