@@ -291,6 +291,15 @@ func (g *group) finish() {
 	}
 }
 
+// Queued is the number of commands waiting for their shard to take them into a batch.
+func (w *Writer) Queued() int {
+	n := 0
+	for _, sh := range w.shards {
+		n += len(sh.ch)
+	}
+	return n
+}
+
 // Close stops accepting commands, commits those already queued and waits for them.
 func (w *Writer) Close() error {
 	w.mu.Lock()
@@ -370,6 +379,14 @@ func (sh *shard) process(batch []*request) {
 		}
 		w.retries.Inc()
 		time.Sleep(time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 8))))
+	}
+	if err != nil && len(batch) > 1 && !w.st.Retryable(err) {
+		// A command the database refuses (or one that panics) must not fail the others of
+		// its batch, which may be other tenants': run each alone, so only it fails.
+		for _, r := range batch {
+			sh.process([]*request{r})
+		}
+		return
 	}
 	w.batchSize.Observe(float64(len(batch)))
 	w.commitSeconds.Observe(time.Since(start).Seconds())
