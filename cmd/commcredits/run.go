@@ -236,6 +236,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, h ho
 	logLevel := fs.String("log-level", envOr(h, envLogLevel, "info"), "log level (env "+envLogLevel+")")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 15*time.Second, "how long to drain requests and in-flight work on SIGINT/SIGTERM")
 	baseURL := fs.String("base-url", envOr(h, envBaseURL, ""), "public address of the web UI, for sign-in links (env "+envBaseURL+"; default the request's host)")
+	logLinks := fs.Bool("log-sign-in-links", false, "without an SMTP relay, write web sign-in links (which sign anyone in) to the log; for development only")
 	insecureCookies := fs.Bool("insecure-cookies", false, "send session cookies over plain HTTP (only behind a TLS proxy that rewrites nothing, or on a trusted network)")
 	fundingCfg := fundingFlags(fs, h)
 	demoFlag := fs.Bool("demo", envOr(h, envDemo, "") == "1" || envOr(h, envDemo, "") == "true", "seed a demo tenant (idempotent) and print its URLs and keys (env "+envDemo+"=1)")
@@ -353,7 +354,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, h ho
 		_ = w.Close()
 		d.Close()
 	}
-	var links web.LinkSender
+	// Without a relay a link is not sent: whoever reads the log could sign in with it.
+	// Operators print one with `commcredits account link`.
+	var links web.LinkSender = web.NoLinks{}
+	if *logLinks {
+		links = web.LogLinks{Log: log}
+	}
 	if fcfg.SMTP.Host != "" {
 		mailer, err := notify.NewSMTPSender(fcfg.SMTP)
 		if err != nil {

@@ -45,6 +45,16 @@ type LinkSender interface {
 	SendLink(ctx context.Context, email, link string) error
 }
 
+// NoLinks sends no sign-in link: there is no mail relay, and a logged link would sign in
+// whoever reads the log. The sign-in page answers as usual; the link is not delivered.
+type NoLinks struct{}
+
+// ErrNoMailRelay is NoLinks' answer.
+var ErrNoMailRelay = errors.New("no SMTP relay configured (--smtp-host): sign-in links cannot be mailed; an operator prints one with `commcredits account link`")
+
+// SendLink implements LinkSender.
+func (NoLinks) SendLink(context.Context, string, string) error { return ErrNoMailRelay }
+
 // LogLinks logs sign-in links instead of mailing them (development, tests).
 type LogLinks struct{ Log *slog.Logger }
 
