@@ -48,6 +48,25 @@ type Lot struct {
 	Forfeited   money.Amount `json:"forfeited,omitempty"`
 }
 
+// LotView is a lot as readers outside the engine see it (the API, reports, scenario
+// output): amounts as decimal strings of the tenant's currency, times in UTC.
+type LotView struct {
+	ID          int64     `json:"id"`
+	Source      string    `json:"source"`
+	Ref         string    `json:"ref,omitempty"`
+	Amount      string    `json:"amount"`
+	Remaining   string    `json:"remaining"`
+	Forfeited   string    `json:"forfeited"`
+	PurchasedAt time.Time `json:"purchased_at"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+// View formats l in cur.
+func (l Lot) View(cur money.Currency) LotView {
+	return LotView{ID: l.ID, Source: l.Source, Ref: l.Ref, Amount: l.Amount.Format(cur), Remaining: l.Remaining.Format(cur),
+		Forfeited: l.Forfeited.Format(cur), PurchasedAt: l.PurchasedAt.UTC(), ExpiresAt: l.ExpiresAt.UTC()}
+}
+
 // Reservation holds part of the available balance for a call in progress. It names no lot:
 // it only lowers what other calls may be granted.
 type Reservation struct {

@@ -40,15 +40,8 @@ type EntryLine struct {
 // LotLine is one funding lot. Status: live (money left, not expired), drained (spent) or
 // expired (its remainder was forfeited, or is due to be at the next sweep).
 type LotLine struct {
-	ID          int64     `json:"id"`
-	Source      string    `json:"source"`
-	Ref         string    `json:"ref,omitempty"`
-	Amount      string    `json:"amount"`
-	Remaining   string    `json:"remaining"`
-	Forfeited   string    `json:"forfeited"`
-	PurchasedAt time.Time `json:"purchased_at"`
-	ExpiresAt   time.Time `json:"expires_at"`
-	Status      string    `json:"status"`
+	ledger.LotView
+	Status string `json:"status"`
 }
 
 // Statement is the credits statement of domain §8.
@@ -179,8 +172,7 @@ func (e *Engine) Statement(ctx context.Context, req StatementRequest) (*Statemen
 	}
 	var soon money.Amount
 	for _, l := range lots {
-		line := LotLine{ID: l.ID, Source: l.Source, Ref: l.Ref, Amount: l.Amount.Format(c), Remaining: l.Remaining.Format(c),
-			Forfeited: l.Forfeited.Format(c), PurchasedAt: l.PurchasedAt.UTC(), ExpiresAt: l.ExpiresAt.UTC()}
+		line := LotLine{LotView: l.View(c)}
 		switch {
 		case !l.ExpiresAt.After(now) && (l.Remaining > 0 || l.Forfeited > 0):
 			line.Status = "expired"

@@ -29,16 +29,7 @@ type BalanceOut struct {
 }
 
 // LotOut is a lot of credits.
-type LotOut struct {
-	ID          int64     `json:"id"`
-	Source      string    `json:"source"`
-	Ref         string    `json:"ref,omitempty"`
-	Amount      string    `json:"amount"`
-	Remaining   string    `json:"remaining"`
-	Forfeited   string    `json:"forfeited"`
-	PurchasedAt time.Time `json:"purchased_at"`
-	ExpiresAt   time.Time `json:"expires_at"`
-}
+type LotOut ledger.LotView
 
 // EntryOut is a ledger entry.
 type EntryOut struct {
@@ -126,8 +117,7 @@ func (a *API) creditRoutes() {
 			out := &lotsOut{}
 			out.Body.Items = make([]LotOut, 0, len(items))
 			for _, l := range items {
-				out.Body.Items = append(out.Body.Items, LotOut{ID: l.ID, Source: l.Source, Ref: l.Ref, Amount: fmtAmt(l.Amount, cur),
-					Remaining: fmtAmt(l.Remaining, cur), Forfeited: fmtAmt(l.Forfeited, cur), PurchasedAt: l.PurchasedAt, ExpiresAt: l.ExpiresAt})
+				out.Body.Items = append(out.Body.Items, LotOut(l.View(cur)))
 			}
 			out.Body.NextCursor = next
 			return out, nil

@@ -3,6 +3,8 @@ package scenario
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/commcredits/commcredits/internal/ledger"
 )
 
 // Output is what a scenario leaves: the final state of every tenant, read back from the
@@ -72,16 +74,7 @@ type TotalsOutput struct {
 }
 
 // LotOutput is a funding lot, drained and expired ones included.
-type LotOutput struct {
-	ID          int64     `json:"id"`
-	Source      string    `json:"source"`
-	Ref         string    `json:"ref,omitempty"`
-	Amount      string    `json:"amount"`
-	Remaining   string    `json:"remaining"`
-	Forfeited   string    `json:"forfeited"`
-	PurchasedAt time.Time `json:"purchased_at"`
-	ExpiresAt   time.Time `json:"expires_at"`
-}
+type LotOutput ledger.LotView
 
 // EntryOutput is a ledger entry with the balance before and after it.
 type EntryOutput struct {

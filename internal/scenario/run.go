@@ -587,8 +587,7 @@ func (r *runner) tenantOutput(ctx context.Context, t TenantSpec) (TenantOutput, 
 		return o, err
 	}
 	for _, l := range lots {
-		o.Lots = append(o.Lots, LotOutput{ID: l.ID, Source: l.Source, Ref: l.Ref, Amount: f(l.Amount), Remaining: f(l.Remaining),
-			Forfeited: f(l.Forfeited), PurchasedAt: l.PurchasedAt, ExpiresAt: l.ExpiresAt})
+		o.Lots = append(o.Lots, LotOutput(l.View(cur)))
 	}
 	for after := int64(0); ; {
 		es, err := r.st.Entries(ctx, id, after, 1000)
