@@ -20,8 +20,9 @@ import (
 	"github.com/commcredits/commcredits/internal/tenant"
 )
 
-// The synthetic CDR import that BenchmarkImportCSV measures, exported so that other
-// drivers (`commcredits bench`) run the same workload: tenants in USD, each with a PAYG user
+// The synthetic CDR import that BenchmarkImportCSV and the ingest tests use (exported to
+// the package's external tests only; `commcredits bench` has its own realistic workload in
+// internal/bench): tenants in USD, each with a PAYG user
 // (alice, GB) and a Domestic Calling Plan user (bob, US), one outbound card, and CDRs of
 // March 2026 spread over the tenants with one of them taking ~30 % of the traffic.
 
