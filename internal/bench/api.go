@@ -119,20 +119,12 @@ func (r *runner) p2(ctx context.Context, rep *Report, f *Figure) error {
 	if err != nil {
 		return err
 	}
-	const warmup = 64
-	var refused atomic.Int64
-	var firstRefusal atomic.Pointer[string]
+	var ref refusals
 	bufs := make([]bytes.Buffer, 64)
-	res, err := load.Run(ctx, load.Config{Base: a.t.Base, Conns: 64, Max: r.opt.HTTPOps, Warmup: warmup, Time: r.opt.LoadTime,
+	res, err := load.Run(ctx, load.Config{Base: a.t.Base, Conns: 64, Max: r.opt.HTTPOps, Warmup: loadWarmup, Time: r.opt.LoadTime,
 		Op: func(ctx context.Context, hc *http.Client, _ string, worker int, i int64) error {
 			c := a.callFor("p2", i)
-			buf := &bufs[worker]
-			buf.Reset()
-			err := post(ctx, hc, a.url(c, "authorize"), a.t.Key(c.Tenant), a.t.AuthorizeBody(c), buf)
-			if err == nil && a.t.Allowed != nil && !a.t.Allowed(buf.Bytes()) && i >= warmup {
-				refused.Add(1)
-				firstRefusal.CompareAndSwap(nil, refusal(buf.Bytes()))
-			}
+			_, err := a.authorize(ctx, hc, c, &bufs[worker], &ref, i)
 			return err
 		}})
 	if err != nil {
@@ -147,10 +139,8 @@ func (r *runner) p2(ctx context.Context, rep *Report, f *Figure) error {
 	met := *f.Met && p99 <= 3
 	f.Met = &met
 	f.Extra = map[string]any{"p50_ms": float64(res.P50) / float64(time.Millisecond), "p99_ms": p99, "target_p99_ms": 3,
-		"requests": res.Ops, "refused": refused.Load(), "errors": res.Errors, "connections": res.Conns}
-	if p := firstRefusal.Load(); p != nil {
-		f.Extra["first_refusal"] = *p
-	}
+		"requests": res.Ops, "errors": res.Errors, "connections": res.Conns}
+	ref.report(f.Extra)
 	r.logf("P2 %.0f req/s, p50 %v p99 %v", res.PerSec, res.P50.Round(time.Microsecond), res.P99.Round(time.Microsecond))
 	return nil
 }
@@ -161,25 +151,14 @@ func (r *runner) p3(ctx context.Context, rep *Report, f *Figure) error {
 	if err != nil {
 		return err
 	}
-	const warmup = 64
-	var refused atomic.Int64
-	var firstRefusal atomic.Pointer[string]
+	var ref refusals
 	bufs := make([]bytes.Buffer, 64)
-	res, err := load.Run(ctx, load.Config{Base: a.t.Base, Conns: 64, Max: r.opt.P3Calls, Warmup: warmup, Time: r.opt.LoadTime,
+	res, err := load.Run(ctx, load.Config{Base: a.t.Base, Conns: 64, Max: r.opt.P3Calls, Warmup: loadWarmup, Time: r.opt.LoadTime,
 		Op: func(ctx context.Context, hc *http.Client, _ string, worker int, i int64) error {
 			c := a.callFor("p3", i)
 			key := a.t.Key(c.Tenant)
-			buf := &bufs[worker]
-			buf.Reset()
-			if err := post(ctx, hc, a.url(c, "authorize"), key, a.t.AuthorizeBody(c), buf); err != nil {
+			if ok, err := a.authorize(ctx, hc, c, &bufs[worker], &ref, i); !ok || err != nil {
 				return err
-			}
-			if a.t.Allowed != nil && !a.t.Allowed(buf.Bytes()) {
-				if i >= warmup {
-					refused.Add(1)
-					firstRefusal.CompareAndSwap(nil, refusal(buf.Bytes()))
-				}
-				return nil
 			}
 			if err := post(ctx, hc, a.url(c, "extend"), key, a.t.ExtendBody(c, 60), nil); err != nil {
 				return err
@@ -195,15 +174,47 @@ func (r *runner) p3(ctx context.Context, rep *Report, f *Figure) error {
 	// A call is three requests: its ceiling is a third of the trivial handler's.
 	h := rep.Limits[LimitHTTP]
 	lim := Limit{Value: h.Value / 3, Unit: "calls/s"}
-	full := res.Ops - refused.Load()
+	full := res.Ops - ref.n.Load()
 	f.set(float64(full)/res.Elapsed.Seconds(), &lim, LimitHTTP+"/3")
 	f.Extra = map[string]any{"p50_ms": float64(res.P50) / float64(time.Millisecond), "p99_ms": float64(res.P99) / float64(time.Millisecond),
-		"calls": full, "refused": refused.Load(), "errors": res.Errors, "connections": res.Conns}
-	if p := firstRefusal.Load(); p != nil {
-		f.Extra["first_refusal"] = *p
-	}
-	r.logf("P3 %.0f full calls/s (%d refused at authorize), p50 %v p99 %v", *f.Value, refused.Load(), res.P50.Round(time.Microsecond), res.P99.Round(time.Microsecond))
+		"calls": full, "errors": res.Errors, "connections": res.Conns}
+	ref.report(f.Extra)
+	r.logf("P3 %.0f full calls/s (%d refused at authorize), p50 %v p99 %v", *f.Value, ref.n.Load(), res.P50.Round(time.Microsecond), res.P99.Round(time.Microsecond))
 	return nil
+}
+
+// loadWarmup is how many operations of a load run are not measured.
+const loadWarmup = 64
+
+// refusals counts the authorizations the engine refused after the warm-up and keeps the
+// first one's answer.
+type refusals struct {
+	n     atomic.Int64
+	first atomic.Pointer[string]
+}
+
+func (r *refusals) report(extra map[string]any) {
+	extra["refused"] = r.n.Load()
+	if p := r.first.Load(); p != nil {
+		extra["first_refusal"] = *p
+	}
+}
+
+// authorize posts call c's authorization, its answer into buf, and reports whether it was
+// allowed; a refusal of operation i is counted in ref.
+func (a *apiRun) authorize(ctx context.Context, hc *http.Client, c Call, buf *bytes.Buffer, ref *refusals, i int64) (bool, error) {
+	buf.Reset()
+	if err := post(ctx, hc, a.url(c, "authorize"), a.t.Key(c.Tenant), a.t.AuthorizeBody(c), buf); err != nil {
+		return false, err
+	}
+	if a.t.Allowed == nil || a.t.Allowed(buf.Bytes()) {
+		return true, nil
+	}
+	if i >= loadWarmup {
+		ref.n.Add(1)
+		ref.first.CompareAndSwap(nil, refusal(buf.Bytes()))
+	}
+	return false, nil
 }
 
 // loadErr fails a run in which any operation failed: a figure made of errors is not one.
