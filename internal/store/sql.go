@@ -619,6 +619,27 @@ func batchText(k batchKind, n int) string {
 }
 
 func (t *sqlTx) Save(ctx context.Context, ms []*Mutation) error {
+	b, err := Prepare(ms)
+	if err != nil {
+		return err
+	}
+	return t.Write(ctx, b)
+}
+
+// Batch is the statements that write a set of mutations, built by Prepare.
+type Batch struct {
+	// Mutations are what the batch was built from; their State may have moved on since.
+	Mutations []*Mutation
+	stmts     []stmt
+	nAccounts int // the first statements update the accounts,
+	lastCmd   int // up to this one they insert the command records
+	nCmds     int64
+}
+
+// Prepare builds the statements that write ms, reading each mutation's State as it is now:
+// once it returns, the states may change (the writer applies its next batch to them) while
+// the batch is written.
+func Prepare(ms []*Mutation) (*Batch, error) {
 	var accounts, lots, res, closed, entries, cmds []any
 	for _, m := range ms {
 		a := m.Account
@@ -665,23 +686,30 @@ func (t *sqlTx) Save(ctx context.Context, ms []*Mutation) error {
 		stmts = directoryStmts(stmts, m.Account.Tenant, &m.Dir, m.State.Dir)
 		var err error
 		if stmts, err = chargingStmts(stmts, m); err != nil {
-			return err
+			return nil, err
 		}
 	}
+	return &Batch{Mutations: ms, stmts: stmts, nAccounts: nAccounts, lastCmd: lastCmd, nCmds: int64(len(cmds) / 6)}, nil
+}
+
+// Write runs the statements of b; ErrConflict when any account version moved, ErrKeyExists
+// when a command key is already stored.
+func (t *sqlTx) Write(ctx context.Context, b *Batch) error {
 	var updated, inserted int64
-	return execAll(ctx, t.q, stmts, func(i int, n int64) error {
+	nAccounts, lastCmd := b.nAccounts, b.lastCmd
+	return execAll(ctx, t.q, b.stmts, func(i int, n int64) error {
 		switch {
 		case i < nAccounts:
 			updated += n
-			if i == nAccounts-1 && updated != int64(len(ms)) {
-				return fmt.Errorf("%d of %d accounts moved on: %w", int64(len(ms))-updated, len(ms), ErrConflict)
+			if i == nAccounts-1 && updated != int64(len(b.Mutations)) {
+				return fmt.Errorf("%d of %d accounts moved on: %w", int64(len(b.Mutations))-updated, len(b.Mutations), ErrConflict)
 			}
 		case i <= lastCmd:
 			// Keys are inserted without looking them up first; a key already stored
 			// inserts nothing and sends the batch back for lookups.
 			inserted += n
-			if i == lastCmd && inserted != int64(len(cmds)/6) {
-				return fmt.Errorf("%d command keys: %w", int64(len(cmds)/6)-inserted, ErrKeyExists)
+			if i == lastCmd && inserted != b.nCmds {
+				return fmt.Errorf("%d command keys: %w", b.nCmds-inserted, ErrKeyExists)
 			}
 		}
 		return nil

@@ -1,0 +1,178 @@
+package writer
+
+import (
+	"context"
+	"time"
+
+	"github.com/commcredits/commcredits/internal/store"
+)
+
+// The shard's pipeline. A batch's commands are applied in memory, to the cached tenant
+// states, as they are taken from the queue; its statements are built when it is sealed; a
+// goroutine of its own then writes and commits it (the flight). While one batch is in
+// flight, the next is taken and applied on top of the states the flight left, and it is
+// sealed and sent as soon as the flight lands, so the fixed cost of a commit (the fsync or
+// the round trips) no longer stops the shard. Callers are answered when their batch lands
+// committed, batches land in order, so no command is answered before one taken before it.
+//
+// Applying ahead is only safe while nothing goes wrong. A flight that fails (a version or
+// serialization conflict with another process, a key already stored, a value the database
+// refuses, a panic) leaves the states of its tenants ahead of the database, and the open
+// batch was applied on top of them: both are dropped from the cache, the flight is run
+// again the old way (each attempt loads, applies and writes in its own transaction, see
+// process) and so is the open batch, from states reloaded after the flight's outcome. A
+// command for a tenant not cached (its state must be loaded inside a transaction) waits
+// for the flight and the open batch, then goes the old way too.
+
+// flight is a sealed batch being written and committed.
+type flight struct {
+	b     *builder
+	start time.Time
+	done  chan struct{}
+	err   error
+}
+
+func (sh *shard) run() {
+	defer sh.w.wg.Done()
+	max := sh.w.cfg.MaxBatch
+	var (
+		inFlight *flight
+		open     *builder // the batch being applied
+		held     *request // the next command, for a tenant not cached
+		closed   bool
+	)
+	// take applies r to the open batch, or holds it when its tenant must be loaded first.
+	take := func(r *request, ok bool) {
+		if !ok {
+			closed = true
+			return
+		}
+		c := sh.cache[r.tenant]
+		if c == nil {
+			held = r
+			return
+		}
+		if open == nil {
+			var prev map[store.Key]store.CommandRecord
+			if inFlight != nil {
+				prev = inFlight.b.records
+			}
+			open = sh.newBuilder(prev)
+		}
+		open.batch = append(open.batch, r)
+		err := protect(func() error { return open.add(r, c, sh.w.clock.Now().UTC()) })
+		if err != nil {
+			open.err = err
+		}
+	}
+	accepting := func() bool {
+		return !closed && held == nil && (open == nil || len(open.batch) < max && open.err == nil && open.epoch == sh.epoch)
+	}
+	for {
+		if inFlight != nil {
+			var in chan *request
+			if accepting() {
+				in = sh.ch
+			}
+			select {
+			case r, ok := <-in:
+				take(r, ok)
+			case <-inFlight.done:
+				sh.land(inFlight, open)
+				inFlight = nil
+			}
+			continue
+		}
+	drain:
+		for accepting() {
+			select {
+			case r, ok := <-sh.ch:
+				take(r, ok)
+			default:
+				break drain
+			}
+		}
+		switch {
+		case open != nil && (open.err != nil || open.epoch != sh.epoch):
+			// Applied on states that are no longer cached, or it could not be applied.
+			sh.forget(open, open.err)
+			batch := open.batch
+			open = nil
+			sh.process(batch, nil)
+		case open != nil:
+			inFlight = sh.launch(open)
+			open = nil
+		case held != nil:
+			batch := append(make([]*request, 0, max), held)
+			held = nil
+		fill:
+			for len(batch) < max {
+				select {
+				case r, ok := <-sh.ch:
+					if !ok {
+						closed = true
+						break fill
+					}
+					batch = append(batch, r)
+				default:
+					break fill
+				}
+			}
+			sh.process(batch, nil)
+		case closed:
+			return
+		default:
+			r, ok := <-sh.ch
+			take(r, ok)
+		}
+	}
+}
+
+// launch seals b and starts writing it; nil when b could not be built and was run the old
+// way instead.
+func (sh *shard) launch(b *builder) *flight {
+	var sb *store.Batch
+	if err := protect(func() (err error) { sb, err = b.prepare(); return err }); err != nil {
+		sh.forget(b, err)
+		sh.process(b.batch, nil)
+		return nil
+	}
+	f := &flight{b: b, start: time.Now(), done: make(chan struct{})}
+	refused := false
+	for _, r := range b.batch {
+		refused = refused || r.err != nil && r.key != ""
+	}
+	if sb == nil && !refused {
+		close(f.done) // nothing to write or look up
+		return f
+	}
+	go func() {
+		defer close(f.done)
+		ctx := context.Background() // the batch outlives any one caller's context
+		f.err = protect(func() error {
+			return sh.w.st.WriteTx(ctx, func(tx store.Tx) error {
+				if err := replayRefused(ctx, tx, b.batch); err != nil || sb == nil {
+					return err
+				}
+				return tx.Write(ctx, sb)
+			})
+		})
+	}()
+	return f
+}
+
+// land answers the callers of a flight that committed. One that failed leaves its tenants'
+// states, and those of the open batch applied on top of them, ahead of the database: they
+// are dropped, and the flight runs again on its own.
+func (sh *shard) land(f *flight, open *builder) {
+	if f.err == nil {
+		f.b.committed()
+		sh.answer(f.b.batch, f.start, nil)
+		return
+	}
+	sh.forget(f.b, f.err)
+	if open != nil {
+		sh.forget(open, nil)
+	}
+	sh.process(f.b.batch, f.err)
+}
