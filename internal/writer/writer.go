@@ -1,10 +1,13 @@
 // Package writer is the one way money-changing commands reach the database. Commands of a
-// tenant always go to the same shard and are applied in arrival order; a shard takes every
-// command waiting, applies them to its cached accounts and commits them in one transaction
-// (group commit). Each caller is answered only after that transaction is durable.
+// tenant always go to the same shard and are applied in arrival order, in memory, to the
+// shard's cached tenant states; a shard commits the commands it has applied in batches of
+// one transaction each (group commit), and while one batch commits it applies the next on
+// top of it (pipeline.go). Each caller is answered only after its batch's transaction is
+// durable, and never before a command taken before it.
 //
 // Several processes may share one PostgreSQL: each account row carries a version, a
-// commit that finds it moved rolls back, reloads the accounts and applies the batch again.
+// commit that finds it moved rolls back, reloads the accounts and applies the batch again;
+// the batch applied on top of it is applied again after it.
 package writer
 
 import (
