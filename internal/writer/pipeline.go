@@ -13,7 +13,9 @@ import (
 // flight, the next is taken and applied on top of the states the flight left, and it is
 // sealed and sent as soon as the flight lands, so the fixed cost of a commit (the fsync or
 // the round trips) no longer stops the shard. Callers are answered when their batch lands
-// committed, batches land in order, so no command is answered before one taken before it.
+// committed, batches land in order, so no command is answered before one taken before it is
+// durable. A command applied ahead is applied at the time it is taken (a batch run in one
+// transaction is applied at the time the transaction begins).
 //
 // Applying ahead is only safe while nothing goes wrong. A flight that fails (a version or
 // serialization conflict with another process, a key already stored, a value the database
@@ -78,8 +80,21 @@ func (sh *shard) run() {
 			case r, ok := <-in:
 				take(r, ok)
 			case <-inFlight.done:
-				sh.land(inFlight, open)
+				f := inFlight
 				inFlight = nil
+				if f.err != nil {
+					sh.fail(f, open)
+					continue
+				}
+				f.b.committed()
+				// The open batch goes out before f's callers are woken, which takes a while
+				// and leaves the database idle meanwhile.
+				if open != nil && open.err == nil && open.epoch == sh.epoch {
+					if inFlight = sh.launch(open); inFlight != nil {
+						open = nil
+					}
+				}
+				sh.answer(f.b.batch, f.start, nil)
 			}
 			continue
 		}
@@ -100,8 +115,9 @@ func (sh *shard) run() {
 			open = nil
 			sh.process(batch, nil)
 		case open != nil:
-			inFlight = sh.launch(open)
-			open = nil
+			if inFlight = sh.launch(open); inFlight != nil {
+				open = nil
+			}
 		case held != nil:
 			batch := append(make([]*request, 0, max), held)
 			held = nil
@@ -128,13 +144,11 @@ func (sh *shard) run() {
 	}
 }
 
-// launch seals b and starts writing it; nil when b could not be built and was run the old
-// way instead.
+// launch seals b and starts writing it; nil, with b.err set, when b cannot be built.
 func (sh *shard) launch(b *builder) *flight {
 	var sb *store.Batch
 	if err := protect(func() (err error) { sb, err = b.prepare(); return err }); err != nil {
-		sh.forget(b, err)
-		sh.process(b.batch, nil)
+		b.err = err
 		return nil
 	}
 	f := &flight{b: b, start: time.Now(), done: make(chan struct{})}
@@ -161,15 +175,10 @@ func (sh *shard) launch(b *builder) *flight {
 	return f
 }
 
-// land answers the callers of a flight that committed. One that failed leaves its tenants'
-// states, and those of the open batch applied on top of them, ahead of the database: they
-// are dropped, and the flight runs again on its own.
-func (sh *shard) land(f *flight, open *builder) {
-	if f.err == nil {
-		f.b.committed()
-		sh.answer(f.b.batch, f.start, nil)
-		return
-	}
+// fail handles a flight that did not commit. It left its tenants' states, and those of the
+// open batch applied on top of them, ahead of the database: they are dropped, and the flight
+// runs again on its own; the open batch follows it (its epoch is behind).
+func (sh *shard) fail(f *flight, open *builder) {
 	sh.forget(f.b, f.err)
 	if open != nil {
 		sh.forget(open, nil)
