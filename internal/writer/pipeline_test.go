@@ -3,6 +3,9 @@ package writer_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -364,6 +367,149 @@ func TestPipelineCloseDrainsBoth(t *testing.T) {
 		}
 		if _, err := w.Submit(ctx, "tenant-000", "k3", ledger.Charge{Amount: 1}); !errors.Is(err, writer.ErrClosed) {
 			t.Fatalf("after Close: %v", err)
+		}
+	})
+}
+
+// flaky is a store that fails write transactions at random after writing them (rolled
+// back): a retryable conflict, or a panic, the two ways a flight fails.
+type flaky struct {
+	*store.SQL
+	on                 atomic.Bool
+	mu                 sync.Mutex
+	rnd                *rand.Rand
+	conflicts, panics  int
+	pConflict, pPanics float64
+}
+
+func (f *flaky) roll() (conflict, panics bool) {
+	if !f.on.Load() {
+		return false, false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	x := f.rnd.Float64()
+	conflict, panics = x < f.pConflict, x >= f.pConflict && x < f.pConflict+f.pPanics
+	if conflict {
+		f.conflicts++
+	}
+	if panics {
+		f.panics++
+	}
+	return conflict, panics
+}
+
+func (f *flaky) WriteTx(ctx context.Context, fn func(store.Tx) error) error {
+	return f.SQL.WriteTx(ctx, func(tx store.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		switch conflict, panics := f.roll(); {
+		case conflict:
+			return fmt.Errorf("injected: %w", store.ErrConflict)
+		case panics:
+			panic("injected")
+		}
+		return nil
+	})
+}
+
+// Many callers send keyed funds and charges to a few tenants, each key twice (so that a
+// key meets itself in one batch, in the batch in flight and in one committed before),
+// while transactions fail at random after writing. Whatever the failures, a key that was
+// answered with success took effect exactly once, every success for a key gives the same
+// figures, and nothing else took effect.
+func TestPipelineUnderRandomFailures(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dsn string, s *store.SQL) {
+		seed := time.Now().UnixNano()
+		t.Logf("seed %d", seed)
+		f := &flaky{SQL: s, rnd: rand.New(rand.NewPCG(uint64(seed), 1)), pConflict: 0.2, pPanics: 0.05}
+		w := writer.New(f, newClock(0), writer.Config{MaxBatch: 64})
+		defer w.Close()
+		ids := tenants(t, s, 4)
+		for _, id := range ids {
+			if _, err := w.Submit(ctx, id, "f0", ledger.Fund{Amount: 1_000_000, Source: "purchase"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		type send struct {
+			tenant, key string
+			cmd         tenant.Command
+			amount      int64 // signed
+		}
+		var sends []send
+		for i := range 300 {
+			id := ids[i%len(ids)]
+			key := fmt.Sprint("k", i)
+			if i%5 == 0 {
+				sends = append(sends, send{id, key, ledger.Fund{Amount: money.Amount(100 + i), Source: "purchase"}, int64(100 + i)})
+			} else {
+				sends = append(sends, send{id, key, ledger.Charge{Amount: money.Amount(1 + i%7)}, -int64(1 + i%7)})
+			}
+		}
+		sends = append(sends, sends...) // each key twice
+		rnd := rand.New(rand.NewPCG(uint64(seed), 2))
+		rnd.Shuffle(len(sends), func(i, j int) { sends[i], sends[j] = sends[j], sends[i] })
+
+		f.on.Store(true)
+		results := make([]outcome, len(sends))
+		var wg sync.WaitGroup
+		for g := range 32 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := g; i < len(sends); i += 32 {
+					r, err := w.Submit(ctx, sends[i].tenant, sends[i].key, sends[i].cmd)
+					results[i] = outcome{r, err}
+				}
+			}()
+		}
+		wg.Wait()
+		f.on.Store(false)
+		t.Logf("%d conflicts, %d panics injected; %.0f retries; %.1f commands a batch", f.conflicts, f.panics, retriesOf(w), batchMean(w))
+		if f.conflicts == 0 || f.panics == 0 {
+			t.Fatal("no failure was injected")
+		}
+
+		type keyed struct{ tenant, key string }
+		first := map[keyed]writer.Result{}
+		want := map[string]int64{}
+		entries := map[string]int{}
+		for i, o := range results {
+			sd := sends[i]
+			if o.err != nil {
+				if !errors.Is(o.err, writer.ErrInternal) {
+					t.Fatalf("%s %s: %v", sd.tenant, sd.key, o.err)
+				}
+				continue
+			}
+			k := keyed{sd.tenant, sd.key}
+			if prev, ok := first[k]; ok {
+				if prev.Balance != o.r.Balance || prev.Available != o.r.Available {
+					t.Fatalf("%s %s answered %d then %d", sd.tenant, sd.key, prev.Balance, o.r.Balance)
+				}
+				continue
+			}
+			first[k] = o.r
+			want[sd.tenant] += sd.amount
+			entries[sd.tenant]++
+		}
+		for _, id := range ids {
+			a := checkLedger(t, s, id, 1+entries[id])
+			if int64(a.Balance) != 1_000_000+want[id] {
+				t.Errorf("%s: balance %d, want %d", id, a.Balance, 1_000_000+want[id])
+			}
+		}
+		// The versions the writer holds are the database's: a command to each tenant commits
+		// at once.
+		retries := retriesOf(w)
+		for _, id := range ids {
+			if _, err := w.Submit(ctx, id, "last", ledger.Charge{Amount: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if retriesOf(w) != retries {
+			t.Fatal("a cached version was stale after the failures")
 		}
 	})
 }
