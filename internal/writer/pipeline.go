@@ -79,6 +79,12 @@ func (sh *shard) run() {
 			select {
 			case r, ok := <-in:
 				take(r, ok)
+				// Those queued meanwhile too, without parking between them; no more, so that
+				// the flight's landing is seen soon.
+				for n := len(sh.ch); n > 0 && accepting(); n-- {
+					r, ok := <-sh.ch
+					take(r, ok)
+				}
 			case <-inFlight.done:
 				f := inFlight
 				inFlight = nil
