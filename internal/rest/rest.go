@@ -257,7 +257,8 @@ func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
 		huma.WriteErr(a, ctx, http.StatusForbidden, fmt.Sprintf("role %s may not call %s", p.Role, ctx.Operation().OperationID))
 		return
 	}
-	ctx, err = cleanText(ctx)
+	ctx, done, err := cleanText(ctx)
+	defer done()
 	if err != nil {
 		huma.WriteErr(a, ctx, http.StatusBadRequest, err.Error())
 		return
@@ -268,35 +269,58 @@ func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
 // cleanText refuses NUL bytes and invalid UTF-8 in the path, the query, the Idempotency-Key
 // and the body (a JSON \u0000 included): PostgreSQL cannot store them, and a command
 // carrying one would fail the writer's whole group commit, other tenants' commands with it.
-// The body is read here (as far as the operation's limit) and handed on unchanged.
-func cleanText(ctx huma.Context) (huma.Context, error) {
+// The body is read here (as far as the operation's limit) into a pooled buffer and handed
+// on unchanged; done returns the buffer once the request has been answered.
+func cleanText(ctx huma.Context) (_ huma.Context, done func(), _ error) {
+	done = func() {}
 	u := ctx.URL()
 	if bad(u.Path) {
-		return ctx, errors.New("the path holds a NUL byte or invalid UTF-8")
+		return ctx, done, errors.New("the path holds a NUL byte or invalid UTF-8")
 	}
-	for k, vs := range u.Query() {
-		for _, v := range append(vs, k) {
-			if bad(v) {
-				return ctx, fmt.Errorf("query parameter %q holds a NUL byte or invalid UTF-8", k)
+	if u.RawQuery != "" {
+		for k, vs := range u.Query() {
+			for _, v := range append(vs, k) {
+				if bad(v) {
+					return ctx, done, fmt.Errorf("query parameter %q holds a NUL byte or invalid UTF-8", k)
+				}
 			}
 		}
 	}
 	if bad(ctx.Header("Idempotency-Key")) {
-		return ctx, errors.New("header Idempotency-Key holds a NUL byte or invalid UTF-8")
+		return ctx, done, errors.New("header Idempotency-Key holds a NUL byte or invalid UTF-8")
 	}
 	limit := ctx.Operation().MaxBodyBytes
 	if limit <= 0 || ctx.Method() == http.MethodGet {
-		return ctx, nil
+		return ctx, done, nil
 	}
-	body, err := io.ReadAll(io.LimitReader(ctx.BodyReader(), limit+1))
-	if err != nil {
-		return ctx, fmt.Errorf("cannot read the body: %v", err)
+	buf := bodyPool.Get().(*bytes.Buffer)
+	done = func() {
+		if buf.Cap() <= 64<<10 { // one large upload must not stay pinned in the pool
+			buf.Reset()
+			bodyPool.Put(buf)
+		}
 	}
-	if bad(string(body)) || jsonNUL(body) {
-		return ctx, errors.New("the body holds a NUL byte (\\u0000 included) or invalid UTF-8")
+	r := ctx.BodyReader()
+	if _, err := buf.ReadFrom(io.LimitReader(r, limit+1)); err != nil {
+		return ctx, done, fmt.Errorf("cannot read the body: %v", err)
 	}
-	return bodyCtx{ctx, io.MultiReader(bytes.NewReader(body), ctx.BodyReader())}, nil
+	body := buf.Bytes()
+	if bytes.IndexByte(body, 0) >= 0 || !utf8.Valid(body) || jsonNUL(body) {
+		return ctx, done, errors.New("the body holds a NUL byte (\\u0000 included) or invalid UTF-8")
+	}
+	rest := &bodyCtx{humaCtx: ctx}
+	rest.r.Reset(body)
+	if int64(len(body)) <= limit {
+		// The limit did not stop the read: the body ended.
+		rest.body = &rest.r
+	} else {
+		rest.body = io.MultiReader(&rest.r, r)
+	}
+	return rest, done, nil
 }
+
+// bodyPool holds the buffers cleanText reads bodies into.
+var bodyPool = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 1024)) }}
 
 func bad(s string) bool { return strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) }
 
@@ -322,13 +346,14 @@ func jsonNUL(b []byte) bool {
 // bodyCtx hands on a body that cleanText has read.
 type bodyCtx struct {
 	humaCtx // an alias: a field named Context would hide the method Context()
+	r       bytes.Reader
 	body    io.Reader
 }
 
 type humaCtx = huma.Context
 
-func (c bodyCtx) BodyReader() io.Reader { return c.body }
-func (c bodyCtx) Unwrap() huma.Context  { return c.humaCtx }
+func (c *bodyCtx) BodyReader() io.Reader { return c.body }
+func (c *bodyCtx) Unwrap() huma.Context  { return c.humaCtx }
 
 // problem turns an engine error into an HTTP problem naming the field at fault. Anything
 // it does not know is a 500 with no detail (the cause goes to the log by the caller).
