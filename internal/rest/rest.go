@@ -260,8 +260,8 @@ func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
 		huma.WriteErr(a, ctx, http.StatusForbidden, fmt.Sprintf("role %s may not call %s", p.Role, ctx.Operation().OperationID))
 		return
 	}
-	ctx, done, err := cleanText(ctx)
-	defer done()
+	ctx, body, err := cleanText(ctx)
+	defer body.release()
 	if err != nil {
 		huma.WriteErr(a, ctx, http.StatusBadRequest, err.Error())
 		return
@@ -273,53 +273,46 @@ func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
 // and the body (a JSON \u0000 included): PostgreSQL cannot store them, and a command
 // carrying one would fail the writer's whole group commit, other tenants' commands with it.
 // The body is read here (as far as the operation's limit) into a pooled buffer and handed
-// on unchanged; done returns the buffer once the request has been answered.
-func cleanText(ctx huma.Context) (_ huma.Context, done func(), _ error) {
-	done = func() {}
+// on unchanged; the returned *bodyCtx (nil when no body was read) gives the buffer back
+// with release once the request has been answered.
+func cleanText(ctx huma.Context) (huma.Context, *bodyCtx, error) {
 	u := ctx.URL()
 	if bad(u.Path) {
-		return ctx, done, errors.New("the path holds a NUL byte or invalid UTF-8")
+		return ctx, nil, errors.New("the path holds a NUL byte or invalid UTF-8")
 	}
 	if u.RawQuery != "" {
 		for k, vs := range u.Query() {
 			for _, v := range append(vs, k) {
 				if bad(v) {
-					return ctx, done, fmt.Errorf("query parameter %q holds a NUL byte or invalid UTF-8", k)
+					return ctx, nil, fmt.Errorf("query parameter %q holds a NUL byte or invalid UTF-8", k)
 				}
 			}
 		}
 	}
 	if bad(ctx.Header("Idempotency-Key")) {
-		return ctx, done, errors.New("header Idempotency-Key holds a NUL byte or invalid UTF-8")
+		return ctx, nil, errors.New("header Idempotency-Key holds a NUL byte or invalid UTF-8")
 	}
 	limit := ctx.Operation().MaxBodyBytes
 	if limit <= 0 || ctx.Method() == http.MethodGet {
-		return ctx, done, nil
+		return ctx, nil, nil
 	}
-	buf := bodyPool.Get().(*bytes.Buffer)
-	done = func() {
-		if buf.Cap() <= 64<<10 { // one large upload must not stay pinned in the pool
-			buf.Reset()
-			bodyPool.Put(buf)
-		}
+	bc := &bodyCtx{humaCtx: ctx, buf: bodyPool.Get().(*bytes.Buffer)}
+	bc.limited = io.LimitedReader{R: ctx.BodyReader(), N: limit + 1}
+	if _, err := bc.buf.ReadFrom(&bc.limited); err != nil {
+		return ctx, bc, fmt.Errorf("cannot read the body: %v", err)
 	}
-	r := ctx.BodyReader()
-	if _, err := buf.ReadFrom(io.LimitReader(r, limit+1)); err != nil {
-		return ctx, done, fmt.Errorf("cannot read the body: %v", err)
-	}
-	body := buf.Bytes()
+	body := bc.buf.Bytes()
 	if bytes.IndexByte(body, 0) >= 0 || !utf8.Valid(body) || jsonNUL(body) {
-		return ctx, done, errors.New("the body holds a NUL byte (\\u0000 included) or invalid UTF-8")
+		return ctx, bc, errors.New("the body holds a NUL byte (\\u0000 included) or invalid UTF-8")
 	}
-	rest := &bodyCtx{humaCtx: ctx}
-	rest.r.Reset(body)
+	bc.r.Reset(body)
 	if int64(len(body)) <= limit {
 		// The limit did not stop the read: the body ended.
-		rest.body = &rest.r
+		bc.body = &bc.r
 	} else {
-		rest.body = io.MultiReader(&rest.r, r)
+		bc.body = io.MultiReader(&bc.r, bc.limited.R)
 	}
-	return rest, done, nil
+	return bc, bc, nil
 }
 
 // bodyPool holds the buffers cleanText reads bodies into.
@@ -349,8 +342,19 @@ func jsonNUL(b []byte) bool {
 // bodyCtx hands on a body that cleanText has read.
 type bodyCtx struct {
 	humaCtx // an alias: a field named Context would hide the method Context()
+	buf     *bytes.Buffer
+	limited io.LimitedReader
 	r       bytes.Reader
 	body    io.Reader
+}
+
+// release gives the body's buffer back to the pool (c may be nil).
+func (c *bodyCtx) release() {
+	if c == nil || c.buf.Cap() > 64<<10 { // one large upload must not stay pinned in the pool
+		return
+	}
+	c.buf.Reset()
+	bodyPool.Put(c.buf)
 }
 
 type humaCtx = huma.Context
