@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -283,16 +284,19 @@ func BenchmarkTrivialHTTP(b *testing.B) {
 	b.ReportMetric(pct(lat, 0.99), "p99-ms")
 }
 
-// BenchmarkCallHandler is the server's own cost of an authorize, with no client and no
+// BenchmarkCallHandler is the server's own cost of call requests, with no client and no
 // network: requests go straight to the server's handler from 64 goroutines, so that the
-// writer groups their commits as under load. ns/op is server time per request on this
-// machine; allocs/op and B/op do not depend on the machine or its other load.
-// /refused is the HTTP layer alone (a call type the schema refuses, as BenchmarkHTTPLayer).
+// writer groups their commits as under load. cpu-us/op is the process's CPU per operation;
+// allocs/op and B/op do not depend on the machine or its other load. /authorize is one
+// authorize + reserve, /refused the HTTP layer alone (a call type the schema refuses, as
+// BenchmarkHTTPLayer), /fullcall authorize → extend → settle (three requests per op).
 func BenchmarkCallHandler(b *testing.B) {
+	const authorize = `{"call_id":"%s","call_type":"%s","principal":"alice","caller":"+442071838750","callee":"+14155550100"}`
 	for _, c := range []struct {
 		name, callType string
 		code           int
-	}{{"authorize", "user_out", 200}, {"refused", "fax", 422}} {
+		full           bool
+	}{{"authorize", "user_out", 200, false}, {"refused", "fax", 422, false}, {"fullcall", "user_out", 200, true}} {
 		b.Run(c.name, func(b *testing.B) {
 			h, tenants, keys := benchServer(b)
 			var next atomic.Int64
@@ -304,15 +308,22 @@ func BenchmarkCallHandler(b *testing.B) {
 				for pb.Next() {
 					i := int(next.Add(1))
 					tn := i % len(tenants)
-					body := fmt.Appendf(nil, `{"call_id":"h%d","call_type":"%s","principal":"alice","caller":"+442071838750","callee":"+14155550100"}`, i, c.callType)
-					req := httptest.NewRequest("POST", "/v1/tenants/"+tenants[tn]+"/calls/authorize", bytes.NewReader(body))
-					req.Header.Set("Content-Type", "application/json")
-					req.Header.Set("Authorization", "Bearer "+keys[tn])
-					w := httptest.NewRecorder()
-					h.srv.ServeHTTP(w, req)
-					if w.Code != c.code {
-						b.Errorf("status %d, want %d: %s", w.Code, c.code, w.Body)
-						return
+					id := fmt.Sprintf("h%d", i)
+					base := "/v1/tenants/" + tenants[tn] + "/calls/"
+					steps := [][2]string{{base + "authorize", fmt.Sprintf(authorize, id, c.callType)}}
+					if c.full {
+						steps = append(steps, [2]string{base + id + "/extend", `{"seconds":60}`}, [2]string{base + id + "/settle", `{"seconds":75}`})
+					}
+					for _, st := range steps {
+						req := httptest.NewRequest("POST", st[0], strings.NewReader(st[1]))
+						req.Header.Set("Content-Type", "application/json")
+						req.Header.Set("Authorization", "Bearer "+keys[tn])
+						w := httptest.NewRecorder()
+						h.srv.ServeHTTP(w, req)
+						if w.Code != c.code {
+							b.Errorf("%s: status %d, want %d: %s", st[0], w.Code, c.code, w.Body)
+							return
+						}
 					}
 				}
 			})
