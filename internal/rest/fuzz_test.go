@@ -1,9 +1,6 @@
 package rest
 
 import (
-	"encoding/json"
-	"fmt"
-	"reflect"
 	"testing"
 )
 
@@ -54,49 +51,4 @@ func FuzzReportQueryParsers(f *testing.F) {
 			}
 		}
 	})
-}
-
-// parseAny must decode exactly as encoding/json does into an any, or leave the document to it.
-func FuzzParseAny(f *testing.F) {
-	for _, s := range []string{`{"call_id":"b1","call_type":"user_out","principal":"alice","caller":"+442071838750","callee":"+14155550100"}`,
-		`{}`, `[]`, `[1,2.5,-0,1e3,1E-3,true,false,null,"x"]`, `{"a":{"b":[{"c":"d"}]},"a":1}`, `"\u00e9\ud83d\ude00"`, `"a\"b\\c\/d\b\f\n\r\t"`,
-		` {"x" : 1 } `, `{"x":1,}`, `[1,]`, `01`, `1.`, `-`, `1e`, `1e400`, `"\xff"`, "\"\x01\"", `{"a":1}x`, `nul`, `"é"`, `{"a" 1}`, ``, `[[[[[[[[[[]]]]]]]]]]`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		got, ok := parseAny(b)
-		var want any
-		err := json.Unmarshal(b, &want)
-		if !ok {
-			return
-		}
-		if err != nil {
-			t.Fatalf("parseAny took %q, which encoding/json refuses: %v", b, err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("parseAny(%q) = %#v, encoding/json %#v", b, got, want)
-		}
-		// Through the format, with what encoding/json would do otherwise.
-		var viaFormat any
-		if err := jsonFormat.Unmarshal(b, &viaFormat); err != nil || !reflect.DeepEqual(viaFormat, want) {
-			t.Fatalf("jsonFormat.Unmarshal(%q) = %#v, %v", b, viaFormat, err)
-		}
-	})
-}
-
-// The format hands what parseAny leaves to encoding/json: its errors, and decoding into
-// what a non-nil *any holds.
-func TestJSONFormatFallsBack(t *testing.T) {
-	for _, s := range []string{`{"a":1,}`, `1e400`, `{"a":"\u0041"}`, "[1,2", `"\xff"`} {
-		var got, want any
-		gerr, werr := jsonFormat.Unmarshal([]byte(s), &got), json.Unmarshal([]byte(s), &want)
-		if fmt.Sprint(gerr) != fmt.Sprint(werr) || !reflect.DeepEqual(got, want) {
-			t.Errorf("%q: %#v, %v; encoding/json %#v, %v", s, got, gerr, want, werr)
-		}
-	}
-	var m map[string]any
-	var v any = &m
-	if err := jsonFormat.Unmarshal([]byte(`{"a":"b"}`), &v); err != nil || m["a"] != "b" {
-		t.Fatalf("into a *any holding a *map: %v, %v", err, m)
-	}
 }

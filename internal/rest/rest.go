@@ -17,7 +17,6 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
-	"maps"
 	"math"
 	"net/http"
 	"path"
@@ -159,8 +158,6 @@ func Mount(mux *http.ServeMux, svc *service.Service, cfg Config) *API {
 		"bearer": {Type: "http", Scheme: "bearer", Description: "An API key: Authorization: Bearer cc_live_…"},
 	}
 	hc.Security = []map[string][]string{{"bearer": {}}}
-	hc.Formats = maps.Clone(hc.Formats)
-	hc.Formats["application/json"], hc.Formats["json"] = jsonFormat, jsonFormat
 	namedRequired.Do(func() {
 		base := huma.NewError
 		huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
