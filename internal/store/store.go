@@ -40,8 +40,13 @@ type CommandRecord struct {
 	Key    string
 	Kind   string
 	Hash   []byte
-	Result []byte // JSON of the result returned to the first caller
+	Result []byte // the result returned to the first caller, in the writer's form
 	At     time.Time
+	// Usage: the record is kept in the usage row of the call its key names
+	// (tenant.CallOfKey) instead of the commands table. Such a record is written through
+	// Mutation.UsageRecords; read back, its Kind and At are zero (the writer keeps the
+	// kind in Result).
+	Usage bool
 }
 
 // Key is an idempotency key; keys are scoped to a tenant.
@@ -61,17 +66,22 @@ type Mutation struct {
 
 	// The rest of the tenant's state, when the writer runs whole tenants (State set):
 	// summary rows of what changed are written as State has them now, the lists appended.
-	State       *tenant.State
-	Dir         directory.Changes
-	Pools       []tenant.PoolRef
-	Spend       []tenant.SpendRef
-	Calls       []string // opened, changed or closed
-	Usage       []charging.UsageRow
-	BlockEvents []charging.BlockEvent
-	Refusals    []tenant.Refusal
-	Recharge    bool // State.Recharge changed
-	Outbox      []tenant.OutboxItem
-	Receipts    []tenant.Receipt
+	State *tenant.State
+	Dir   directory.Changes
+	Pools []tenant.PoolRef
+	Spend []tenant.SpendRef
+	Calls []string // opened, changed or closed
+	Usage []charging.UsageRow
+	// UsageRecords[i], when its Hash is set, is the record of the command that wrote
+	// Usage[i], kept in that row; it may be shorter than Usage. Save refuses such a record
+	// (ErrKeyExists) when the commands table holds its key, and a Commands record whose key
+	// names a call (tenant.CallOfKey) when that call has a usage row: one key, one record.
+	UsageRecords []CommandRecord
+	BlockEvents  []charging.BlockEvent
+	Refusals     []tenant.Refusal
+	Recharge     bool // State.Recharge changed
+	Outbox       []tenant.OutboxItem
+	Receipts     []tenant.Receipt
 }
 
 // Tx is the writer's view of one transaction.

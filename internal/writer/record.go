@@ -2,10 +2,13 @@ package writer
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 
 	"github.com/commcredits/commcredits/internal/charging"
 	"github.com/commcredits/commcredits/internal/money"
+	"github.com/commcredits/commcredits/internal/tenant"
 )
 
 // A command record's result is written once per command and read only on a replay. The
@@ -94,4 +97,115 @@ func decodeRecord(b []byte) (Result, error) {
 			CDR: charging.CDR{Tenant: c.Tenant, CallID: c.CallID, Leg: c.Leg}}
 	}
 	return r, nil
+}
+
+// A call ended by a settle or a CDR that wrote a usage row keeps its record in that row
+// (store.CommandRecord.Usage): the row already has the record's identity, tenant, call id
+// and leg. Its result is written on every booked CDR, so it has a binary form: what the
+// compact JSON keeps, without JSON. The command's kind goes with it, for the error of a
+// reuse of the key with another command.
+
+const usageRecordV1 = 1
+
+const (
+	usagePriced = 1 << iota // the result is a priced CDR, else a settlement
+	usageFee
+	usageFree
+	usageTenant // the CDR's tenant differs from the row's and follows
+)
+
+// usageRecordable reports whether res is kept whole by the binary form (as by the compact
+// JSON one).
+func usageRecordable(res *Result) bool {
+	return res.Ledger == nil && res.Authorization == nil && res.Extension == nil && !res.Replayed &&
+		(res.Settlement == nil) != (res.Priced == nil)
+}
+
+// encodeUsageRecord appends the binary record of res, a result of kind for tenantID, to
+// dst; usageRecordable(res) must hold.
+func encodeUsageRecord(dst []byte, kind, tenantID string, res *Result) []byte {
+	var flags byte
+	st := res.Settlement
+	if p := res.Priced; p != nil {
+		st = &p.Settlement
+		flags |= usagePriced
+		if p.FreeCall {
+			flags |= usageFree
+		}
+		if p.CDR.Tenant != tenantID {
+			flags |= usageTenant
+		}
+	}
+	if st.Fee {
+		flags |= usageFee
+	}
+	dst = append(dst, usageRecordV1, flags)
+	dst = appendString(dst, kind)
+	for _, v := range [...]int64{st.PoolSeconds, st.CreditSeconds, st.Uncovered, int64(st.Charge), int64(st.Release),
+		int64(res.Balance), int64(res.Available)} {
+		dst = binary.AppendVarint(dst, v)
+	}
+	if p := res.Priced; p != nil {
+		dst = appendString(dst, string(p.Review))
+		if flags&usageTenant != 0 {
+			dst = appendString(dst, p.CDR.Tenant)
+		}
+	}
+	return dst
+}
+
+func appendString(dst []byte, s string) []byte {
+	return append(binary.AppendUvarint(dst, uint64(len(s))), s...)
+}
+
+var errUsageRecord = errors.New("malformed usage record")
+
+// decodeUsageRecord reads what encodeUsageRecord wrote for the call of key ("call:<call
+// id>/<leg>") of tenantID: the result as decodeRecord(encodeRecord(res)) has it, and the kind.
+func decodeUsageRecord(b []byte, tenantID, key string) (Result, string, error) {
+	var r Result
+	if len(b) < 2 || b[0] != usageRecordV1 {
+		return r, "", errUsageRecord
+	}
+	flags, b := b[1], b[2:]
+	kind, b, ok := readString(b)
+	var v [7]int64
+	for i := range v {
+		if !ok {
+			break
+		}
+		var n int
+		v[i], n = binary.Varint(b)
+		ok, b = n > 0, b[max(n, 0):]
+	}
+	if !ok {
+		return r, "", errUsageRecord
+	}
+	st := charging.Settlement{PoolSeconds: v[0], CreditSeconds: v[1], Uncovered: v[2], Fee: flags&usageFee != 0,
+		Charge: money.Amount(v[3]), Release: money.Amount(v[4])}
+	r.Balance, r.Available = money.Amount(v[5]), money.Amount(v[6])
+	if flags&usagePriced == 0 {
+		r.Settlement = &st
+		return r, kind, nil
+	}
+	review, b, ok := readString(b)
+	cdrTenant := tenantID
+	if ok && flags&usageTenant != 0 {
+		cdrTenant, _, ok = readString(b)
+	}
+	callID, leg, split := tenant.CallOfKey(key)
+	if !ok || !split {
+		return r, "", errUsageRecord
+	}
+	r.Priced = &charging.Priced{Settlement: st, FreeCall: flags&usageFree != 0, Review: charging.Reason(review),
+		CDR: charging.CDR{Tenant: cdrTenant, CallID: callID, Leg: leg}}
+	return r, kind, nil
+}
+
+func readString(b []byte) (string, []byte, bool) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || uint64(len(b)-k) < n {
+		return "", nil, false
+	}
+	return string(b[k : k+int(n)]), b[k+int(n):], true
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/commcredits/commcredits/internal/charging"
 	"github.com/commcredits/commcredits/internal/ledger"
 	"github.com/commcredits/commcredits/internal/plans"
 	"github.com/commcredits/commcredits/internal/rating"
@@ -471,7 +472,7 @@ func (sh *shard) apply(ctx context.Context, tx store.Tx, batch []*request, looku
 		}
 		if r.key != "" {
 			if rec, ok := records[store.Key{Tenant: r.tenant, Key: r.key}]; ok {
-				r.res, r.err = replay(rec, r.hash)
+				r.res, r.err = replay(r.tenant, rec, r.hash)
 				continue
 			}
 		}
@@ -479,12 +480,20 @@ func (sh *shard) apply(ctx context.Context, tx store.Tx, batch []*request, looku
 		m.add(&eff)
 		r.res, r.err = res, err
 		if err == nil && r.key != "" {
-			body, err := encodeRecord(res)
-			if err != nil {
-				return order, fmt.Errorf("result of %q: %w", r.key, err)
+			rec := store.CommandRecord{Key: r.key, Kind: r.cmd.Name(), Hash: r.hash, At: now}
+			if mm := &m.m; keptInUsage(r.key, &res, eff.Usage) {
+				// The call's usage row is the record: no commands row, no JSON.
+				rec.Usage, rec.Result = true, encodeUsageRecord(nil, rec.Kind, r.tenant, &res)
+				for len(mm.UsageRecords) < len(mm.Usage)-1 {
+					mm.UsageRecords = append(mm.UsageRecords, store.CommandRecord{})
+				}
+				mm.UsageRecords = append(mm.UsageRecords, rec)
+			} else {
+				if rec.Result, err = encodeRecord(res); err != nil {
+					return order, fmt.Errorf("result of %q: %w", r.key, err)
+				}
+				mm.Commands = append(mm.Commands, rec)
 			}
-			rec := store.CommandRecord{Key: r.key, Kind: r.cmd.Name(), Hash: r.hash, Result: body, At: now}
-			m.m.Commands = append(m.m.Commands, rec)
 			records[store.Key{Tenant: r.tenant, Key: r.key}] = rec // a second use of the key in this batch is a replay
 		}
 	}
@@ -564,20 +573,39 @@ func replayRefused(ctx context.Context, tx store.Tx, batch []*request) error {
 	}
 	for _, r := range batch {
 		if rec, ok := records[store.Key{Tenant: r.tenant, Key: r.key}]; ok && r.err != nil {
-			r.res, r.err = replay(rec, r.hash)
+			r.res, r.err = replay(r.tenant, rec, r.hash)
 		}
 	}
 	return nil
 }
 
-func replay(rec store.CommandRecord, hash []byte) (Result, error) {
-	if string(rec.Hash) != string(hash) {
-		return Result{}, fmt.Errorf("%w: key %q was used for %s", ErrIdempotencyMismatch, rec.Key, rec.Kind)
+func replay(tenantID string, rec store.CommandRecord, hash []byte) (Result, error) {
+	var r Result
+	var err error
+	kind := rec.Kind
+	if rec.Usage { // its kind is in the result
+		r, kind, err = decodeUsageRecord(rec.Result, tenantID, rec.Key)
 	}
-	r, err := decodeRecord(rec.Result)
+	if string(rec.Hash) != string(hash) {
+		return Result{}, fmt.Errorf("%w: key %q was used for %s", ErrIdempotencyMismatch, rec.Key, kind)
+	}
+	if !rec.Usage {
+		r, err = decodeRecord(rec.Result)
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("stored result of %q: %w", rec.Key, err)
 	}
 	r.Replayed = true
 	return r, nil
+}
+
+// keptInUsage reports whether the record of the command with key that answered res and
+// wrote usage is kept in its usage row: the command ended the call its key names with that
+// row (a settle or a CDR of more than zero seconds), and the binary form keeps res whole.
+func keptInUsage(key string, res *Result, usage []charging.UsageRow) bool {
+	if len(usage) != 1 || !usageRecordable(res) {
+		return false
+	}
+	callID, leg, ok := tenant.CallOfKey(key)
+	return ok && usage[0].CallID == callID && usage[0].Leg == leg
 }
