@@ -19,7 +19,11 @@ import (
 )
 
 func ukCDR(callID, leg string, seconds int64) charging.CDR {
-	return charging.CDR{Tenant: "tenant-000", CallID: callID, Leg: leg, CallType: payer.UserOut, Principal: "alice",
+	return cdrOf("tenant-000", callID, leg, seconds)
+}
+
+func cdrOf(tenantID, callID, leg string, seconds int64) charging.CDR {
+	return charging.CDR{Tenant: tenantID, CallID: callID, Leg: leg, CallType: payer.UserOut, Principal: "alice",
 		Caller: "+442071838750", Callee: "+971501234567", Start: t0, Duration: seconds}
 }
 
@@ -119,8 +123,9 @@ func TestCDRRecordInUsageRow(t *testing.T) {
 // row — a second end of it with another command is refused and charges nothing: in the same
 // batch, in a later one, after a restart.
 func TestCallEndsOnce(t *testing.T) {
+	// The commands of a case name the tenant of the run (t.Name()), which the run creates.
 	settle := func(id string, secs int64) tenant.Command { return tenant.Settle{CallID: id, Seconds: secs} }
-	cdr := func(id, leg string, secs int64) tenant.Command { return tenant.PostCDR{CDR: ukCDR(id, leg, secs)} }
+	cdr := func(id, leg string, secs int64) tenant.Command { return tenant.PostCDR{CDR: cdrOf("", id, leg, secs)} }
 	cases := []struct {
 		name   string
 		setup  []tenant.Command // before the first end
@@ -147,18 +152,21 @@ func TestCallEndsOnce(t *testing.T) {
 		for _, c := range cases {
 			for _, when := range []string{"same batch", "later batch", "after restart"} {
 				t.Run(c.name+"/"+when, func(t *testing.T) {
-					// Every run has a database of its own: the commands name the same calls.
-					dsn := storetest.Engines()[0].DSN(t)
-					if s.DB().Kind() == db.Postgres {
-						dsn = storetest.Engines()[1].DSN(t)
-					}
-					s := storetest.Open(t, dsn)
+					id := t.Name()
+					s := s
 					w := writer.New(s, newClock(0), writer.Config{Env: env})
 					defer func() { w.Close() }()
-					callTenant(t, s, w, 5000)
+					if err := s.CreateTenant(ctx, store.Tenant{ID: id, Name: id, Currency: usd, CreatedAt: t0}); err != nil {
+						t.Fatal(err)
+					}
+					callUsers(t, w, id, 5000)
 					var items []writer.Item
 					for _, cmd := range append(append(c.setup[:len(c.setup):len(c.setup)], c.first), c.second...) {
-						items = append(items, writer.Item{Tenant: "tenant-000", Cmd: cmd})
+						if p, ok := cmd.(tenant.PostCDR); ok {
+							p.CDR.Tenant = id
+							cmd = p
+						}
+						items = append(items, writer.Item{Tenant: id, Cmd: cmd})
 					}
 					var out []writer.Outcome
 					nFirst := len(c.setup) + 1
@@ -190,12 +198,12 @@ func TestCallEndsOnce(t *testing.T) {
 							t.Errorf("%s after %s: %+v %v", c.second[i].Name(), c.first.Name(), o.Result, o.Err)
 						}
 					}
-					a, err := s.Account(ctx, "tenant-000")
+					a, err := s.Account(ctx, id)
 					if err != nil || a.Balance != first.Balance {
 						t.Fatalf("balance %d after, %d after the first end (%v)", a.Balance, first.Balance, err)
 					}
 					// The first end again is its replay.
-					again, err := w.Submit(ctx, "tenant-000", "", c.first)
+					again, err := w.Submit(ctx, id, "", items[nFirst-1].Cmd)
 					if err != nil || !reflect.DeepEqual(again, replayOf(first)) {
 						t.Fatalf("replay of the first end: %+v %v, want %+v", again, err, replayOf(first))
 					}
