@@ -42,11 +42,11 @@ var chargingTexts = func() (t [chargingKinds - batchKinds][len(chunks)]string) {
 			res_expires_at = excluded.res_expires_at`)
 		t[deleteCalls-batchKinds][i] = rowsText(`DELETE FROM open_calls WHERE (tenant_id, call_key) IN (VALUES `, 2, n, `)`)
 		// A call has one usage row: a second insert of it inserts nothing, and Save sends
-		// the batch back for lookups (the row may keep the first command's record).
+		// the batch back for lookups (the row keeps the record of the call's key).
 		t[insertUsage-batchKinds][i] = rowsText(`INSERT INTO usage (tenant_id, call_id, leg, conference_id, user_location, user_id, upn,
 			display_name, caller_id, call_type, number_type, international, destination_dialed, destination_number, start_at,
-			end_at, duration_seconds, connection_fee, charge, currency, capability, card_ref, pool_seconds, review, cmd_hash,
-			cmd_result) VALUES `, usageCols, n, ` ON CONFLICT (tenant_id, call_id, leg) DO NOTHING`)
+			end_at, duration_seconds, connection_fee, charge, currency, capability, card_ref, pool_seconds, review, cmd_kind,
+			cmd_hash, cmd_result) VALUES `, usageCols, n, ` ON CONFLICT (tenant_id, call_id, leg) DO NOTHING`)
 		t[insertBlockEvents-batchKinds][i] = rowsText(`INSERT INTO block_events (tenant_id, user_id, phone, reason, action, at) VALUES `, 6, n, ``)
 		t[upsertBlockStates-batchKinds][i] = rowsText(`INSERT INTO block_states (tenant_id, user_id, reason, since) VALUES `, 4, n,
 			` ON CONFLICT (tenant_id, user_id) DO UPDATE SET reason = excluded.reason, since = excluded.since`)
@@ -69,14 +69,13 @@ func init() {
 }
 
 // usageCols is the values of one usage row.
-const usageCols = 26
+const usageCols = 27
 
 // noBytes is an empty column value that is not NULL.
 var noBytes = []byte{}
 
-// usageArgs appends the values of m's usage rows to args and the key of each command record
-// such a row keeps to keys.
-func usageArgs(args, keys []any, m *Mutation) ([]any, []any) {
+// usageArgs appends the values of m's usage rows, with the records they keep, to args.
+func usageArgs(args []any, m *Mutation) []any {
 	id := m.Account.Tenant
 	if args == nil {
 		args = make([]any, 0, usageCols*len(m.Usage))
@@ -87,18 +86,17 @@ func usageArgs(args, keys []any, m *Mutation) ([]any, []any) {
 		if u.International {
 			intl = 1
 		}
-		hash, result := noBytes, noBytes
+		kind, hash, result := "", noBytes, noBytes
 		if i < len(m.UsageRecords) && m.UsageRecords[i].Hash != nil {
 			r := &m.UsageRecords[i]
-			hash, result = r.Hash, r.Result
-			keys = append(keys, id, r.Key)
+			kind, hash, result = r.Kind, r.Hash, r.Result
 		}
 		args = append(args, id, u.CallID, u.Leg, u.ConferenceID, u.UserLocation, u.UserID, u.UPN, u.DisplayName,
 			u.CallerID, u.CallType, u.NumberType, intl, u.DestinationDialed, u.DestinationNumber, u.Start.UnixNano(),
 			u.End.UnixNano(), u.DurationSeconds, int64(u.ConnectionFee), int64(u.Charge), u.Currency, u.Capability,
-			cardRef(u.CardRef), u.PoolSeconds, u.Review, hash, result)
+			cardRef(u.CardRef), u.PoolSeconds, u.Review, kind, hash, result)
 	}
-	return args, keys
+	return args
 }
 
 // chargingRows collects the charging rows of every mutation of a batch: each kind costs

@@ -518,14 +518,14 @@ func (t *sqlTx) LookupCommands(ctx context.Context, keys []Key) (map[Key]Command
 		}
 		return r.Err()
 	}
-	// Records kept in usage rows (CommandRecord.Usage); a commands row of the same key
-	// cannot exist (Save refuses it), but if one did it would be the record.
+	// Records kept in usage rows (CommandRecord.Usage); the writer stores none of their
+	// keys in commands, but if one were there it would be the record.
 	scanUsage := func(r rows) error {
 		defer r.Close()
 		for r.Next() {
 			c := CommandRecord{Usage: true}
 			var tid, callID, leg string
-			if err := r.Scan(&tid, &callID, &leg, &c.Hash, &c.Result); err != nil {
+			if err := r.Scan(&tid, &callID, &leg, &c.Kind, &c.Hash, &c.Result); err != nil {
 				return err
 			}
 			c.Key = "call:" + tenant.CallKey(callID, leg)
@@ -563,7 +563,7 @@ func (t *sqlTx) LookupCommands(ctx context.Context, keys []Key) (map[Key]Command
 		for i, c := range calls {
 			tenants[i], ids[i], legs[i] = c.tenant, c.id, c.leg
 		}
-		r, err = t.q.query(ctx, `SELECT u.tenant_id, u.call_id, u.leg, u.cmd_hash, u.cmd_result FROM usage u
+		r, err = t.q.query(ctx, `SELECT u.tenant_id, u.call_id, u.leg, u.cmd_kind, u.cmd_hash, u.cmd_result FROM usage u
 			JOIN unnest(?::text[], ?::text[], ?::text[]) AS k(tenant_id, call_id, leg)
 			ON u.tenant_id = k.tenant_id AND u.call_id = k.call_id AND u.leg = k.leg WHERE length(u.cmd_hash) > 0`, tenants, ids, legs)
 		if err != nil {
@@ -615,8 +615,6 @@ const (
 	insertEntries
 	insertCommands
 	lookupCommands
-	probeUsage
-	probeCommands
 	lookupUsage
 	batchKinds
 )
@@ -658,10 +656,7 @@ var batchTexts = func() (t [batchKinds][len(chunks)]string) {
 		t[insertCommands][i] = values(`INSERT INTO commands (tenant_id, key, kind, hash, result, at) VALUES `, 6, n,
 			` ON CONFLICT (tenant_id, key) DO NOTHING`)
 		t[lookupCommands][i] = values(`SELECT tenant_id, key, kind, hash, result, at FROM commands WHERE (tenant_id, key) IN (VALUES `, 2, n, `)`)
-		// A probe changes nothing it finds: its row count says whether a key is there.
-		t[probeUsage][i] = values(`UPDATE usage SET cmd_hash = cmd_hash WHERE (tenant_id, call_id, leg) IN (VALUES `, 3, n, `)`)
-		t[probeCommands][i] = values(`UPDATE commands SET at = at WHERE (tenant_id, key) IN (VALUES `, 2, n, `)`)
-		t[lookupUsage][i] = values(`SELECT tenant_id, call_id, leg, cmd_hash, cmd_result FROM usage
+		t[lookupUsage][i] = values(`SELECT tenant_id, call_id, leg, cmd_kind, cmd_hash, cmd_result FROM usage
 			WHERE (tenant_id, call_id, leg) IN (VALUES `, 3, n, `) AND length(cmd_hash) > 0`)
 	}
 	return t
@@ -680,7 +675,7 @@ func batchText(k batchKind, n int) string {
 }
 
 func (t *sqlTx) Save(ctx context.Context, ms []*Mutation) error {
-	var accounts, lots, res, closed, entries, cmds, usage, callCmds, usageKeys []any
+	var accounts, lots, res, closed, entries, cmds, usage []any
 	for _, m := range ms {
 		a := m.Account
 		id := a.Tenant
@@ -706,26 +701,19 @@ func (t *sqlTx) Save(ctx context.Context, ms []*Mutation) error {
 		}
 		for _, c := range m.Commands {
 			cmds = append(cmds, id, c.Key, c.Kind, c.Hash, string(c.Result), c.At.UnixNano())
-			if callID, leg, ok := tenant.CallOfKey(c.Key); ok {
-				callCmds = append(callCmds, id, callID, leg)
-			}
 		}
 		if m.State != nil {
-			usage, usageKeys = usageArgs(usage, usageKeys, m)
+			usage = usageArgs(usage, m)
 		}
 	}
 	// The account updates go first: each applies only at the version it was loaded at,
 	// so their row count tells whether another writer got there first. The command keys
 	// come next, so that a replayed key is found before any other row of it collides: the
-	// commands rows, the probes that a key kept in one place is not in the other, the usage
-	// rows (which may keep their command's record).
+	// commands rows, then the usage rows (which keep the records of call keys).
 	stmts := chunked(nil, updateAccounts, 12, accounts)
 	nAccounts := len(stmts)
 	stmts = chunked(stmts, insertCommands, 6, cmds)
 	lastCmd := len(stmts) - 1
-	stmts = chunked(stmts, probeUsage, 3, callCmds)
-	stmts = chunked(stmts, probeCommands, 2, usageKeys)
-	lastProbe := len(stmts) - 1
 	stmts = chunked(stmts, insertUsage, usageCols, usage)
 	lastUsage := len(stmts) - 1
 	stmts = chunked(stmts, upsertLots, 9, lots)
@@ -744,7 +732,7 @@ func (t *sqlTx) Save(ctx context.Context, ms []*Mutation) error {
 		}
 	}
 	stmts = rows.stmts(stmts)
-	var updated, inserted, found, booked int64
+	var updated, inserted, booked int64
 	return execAll(ctx, t.q, stmts, func(i int, n int64) error {
 		switch {
 		case i < nAccounts:
@@ -758,10 +746,6 @@ func (t *sqlTx) Save(ctx context.Context, ms []*Mutation) error {
 			inserted += n
 			if i == lastCmd && inserted != int64(len(cmds)/6) {
 				return fmt.Errorf("%d command keys: %w", int64(len(cmds)/6)-inserted, ErrKeyExists)
-			}
-		case i <= lastProbe:
-			if found += n; found > 0 {
-				return fmt.Errorf("%d call keys kept elsewhere: %w", found, ErrKeyExists)
 			}
 		case i <= lastUsage:
 			booked += n

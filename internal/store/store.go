@@ -42,10 +42,9 @@ type CommandRecord struct {
 	Hash   []byte
 	Result []byte // the result returned to the first caller, in the writer's form
 	At     time.Time
-	// Usage: the record is kept in the usage row of the call its key names
-	// (tenant.CallOfKey) instead of the commands table. Such a record is written through
-	// Mutation.UsageRecords; read back, its Kind and At are zero (the writer keeps the
-	// kind in Result).
+	// Usage: the key names one call (tenant.CallOfKey) and the record is kept in that
+	// call's usage row, not in the commands table (migration 00011); such a record is
+	// written through Mutation.UsageRecords.
 	Usage bool
 }
 
@@ -72,10 +71,9 @@ type Mutation struct {
 	Spend []tenant.SpendRef
 	Calls []string // opened, changed or closed
 	Usage []charging.UsageRow
-	// UsageRecords[i], when its Hash is set, is the record of the command that wrote
-	// Usage[i], kept in that row; it may be shorter than Usage. Save refuses such a record
-	// (ErrKeyExists) when the commands table holds its key, and a Commands record whose key
-	// names a call (tenant.CallOfKey) when that call has a usage row: one key, one record.
+	// UsageRecords[i], when its Hash is set, is the record kept in Usage[i]; it may be
+	// shorter than Usage. A row with DurationSeconds 0 is there only for its record (a call
+	// released, or ended after zero seconds): no report lists it.
 	UsageRecords []CommandRecord
 	BlockEvents  []charging.BlockEvent
 	Refusals     []tenant.Refusal

@@ -99,33 +99,45 @@ func decodeRecord(b []byte) (Result, error) {
 	return r, nil
 }
 
-// A call ended by a settle or a CDR that wrote a usage row keeps its record in that row
-// (store.CommandRecord.Usage): the row already has the record's identity, tenant, call id
-// and leg. Its result is written on every booked CDR, so it has a binary form: what the
-// compact JSON keeps, without JSON. The command's kind goes with it, for the error of a
-// reuse of the key with another command.
+// The record of a key that names a call (tenant.CallOfKey) is kept in the call's usage row
+// (store.CommandRecord.Usage), which already has the record's identity: tenant, call id and
+// leg. Such a record is written with every booked CDR, so its result has a binary form:
+// what the compact JSON keeps, without JSON. A result the binary form does not cover (a
+// command that is not a call's end but was sent under such a key) is kept as encodeRecord's
+// JSON, which opens with '{'.
 
 const usageRecordV1 = 1
 
 const (
-	usagePriced = 1 << iota // the result is a priced CDR, else a settlement
+	usageSettle = 1 << iota // the result is a settlement
+	usagePriced             // the result is a priced CDR
 	usageFee
 	usageFree
 	usageTenant // the CDR's tenant differs from the row's and follows
 )
 
-// usageRecordable reports whether res is kept whole by the binary form (as by the compact
-// JSON one).
+// usageRecordable reports whether res is kept whole by the binary form.
 func usageRecordable(res *Result) bool {
 	return res.Ledger == nil && res.Authorization == nil && res.Extension == nil && !res.Replayed &&
-		(res.Settlement == nil) != (res.Priced == nil)
+		(res.Settlement == nil || res.Priced == nil)
 }
 
-// encodeUsageRecord appends the binary record of res, a result of kind for tenantID, to
-// dst; usageRecordable(res) must hold.
-func encodeUsageRecord(dst []byte, kind, tenantID string, res *Result) []byte {
+// usageRecord returns what a usage row keeps of res, a result for tenantID.
+func usageRecord(tenantID string, res *Result) ([]byte, error) {
+	if !usageRecordable(res) {
+		return encodeRecord(*res)
+	}
+	return encodeUsageRecord(nil, tenantID, res), nil
+}
+
+// encodeUsageRecord appends the binary record of res, a result for tenantID, to dst;
+// usageRecordable(res) must hold.
+func encodeUsageRecord(dst []byte, tenantID string, res *Result) []byte {
 	var flags byte
 	st := res.Settlement
+	if st != nil {
+		flags |= usageSettle
+	}
 	if p := res.Priced; p != nil {
 		st = &p.Settlement
 		flags |= usagePriced
@@ -136,13 +148,15 @@ func encodeUsageRecord(dst []byte, kind, tenantID string, res *Result) []byte {
 			flags |= usageTenant
 		}
 	}
+	if st == nil {
+		st = &charging.Settlement{}
+	}
 	if st.Fee {
 		flags |= usageFee
 	}
 	dst = append(dst, usageRecordV1, flags)
-	dst = appendString(dst, kind)
-	for _, v := range [...]int64{st.PoolSeconds, st.CreditSeconds, st.Uncovered, int64(st.Charge), int64(st.Release),
-		int64(res.Balance), int64(res.Available)} {
+	for _, v := range [...]int64{int64(res.Balance), int64(res.Available), st.PoolSeconds, st.CreditSeconds, st.Uncovered,
+		int64(st.Charge), int64(st.Release)} {
 		dst = binary.AppendVarint(dst, v)
 	}
 	if p := res.Priced; p != nil {
@@ -160,46 +174,45 @@ func appendString(dst []byte, s string) []byte {
 
 var errUsageRecord = errors.New("malformed usage record")
 
-// decodeUsageRecord reads what encodeUsageRecord wrote for the call of key ("call:<call
-// id>/<leg>") of tenantID: the result as decodeRecord(encodeRecord(res)) has it, and the kind.
-func decodeUsageRecord(b []byte, tenantID, key string) (Result, string, error) {
+// decodeUsageRecord reads what usageRecord wrote for key ("call:<call id>/<leg>") of
+// tenantID: the result as decodeRecord(encodeRecord(res)) has it.
+func decodeUsageRecord(b []byte, tenantID, key string) (Result, error) {
 	var r Result
-	if len(b) < 2 || b[0] != usageRecordV1 {
-		return r, "", errUsageRecord
+	if len(b) > 0 && b[0] == '{' {
+		return decodeRecord(b)
+	}
+	if len(b) < 2 || b[0] != usageRecordV1 || b[1]&(usageSettle|usagePriced) == usageSettle|usagePriced {
+		return r, errUsageRecord
 	}
 	flags, b := b[1], b[2:]
-	kind, b, ok := readString(b)
 	var v [7]int64
 	for i := range v {
-		if !ok {
-			break
-		}
 		var n int
-		v[i], n = binary.Varint(b)
-		ok, b = n > 0, b[max(n, 0):]
+		if v[i], n = binary.Varint(b); n <= 0 {
+			return r, errUsageRecord
+		}
+		b = b[n:]
 	}
-	if !ok {
-		return r, "", errUsageRecord
-	}
-	st := charging.Settlement{PoolSeconds: v[0], CreditSeconds: v[1], Uncovered: v[2], Fee: flags&usageFee != 0,
-		Charge: money.Amount(v[3]), Release: money.Amount(v[4])}
-	r.Balance, r.Available = money.Amount(v[5]), money.Amount(v[6])
-	if flags&usagePriced == 0 {
+	r.Balance, r.Available = money.Amount(v[0]), money.Amount(v[1])
+	st := charging.Settlement{PoolSeconds: v[2], CreditSeconds: v[3], Uncovered: v[4], Fee: flags&usageFee != 0,
+		Charge: money.Amount(v[5]), Release: money.Amount(v[6])}
+	switch {
+	case flags&usageSettle != 0:
 		r.Settlement = &st
-		return r, kind, nil
+	case flags&usagePriced != 0:
+		review, b, ok := readString(b)
+		cdrTenant := tenantID
+		if ok && flags&usageTenant != 0 {
+			cdrTenant, _, ok = readString(b)
+		}
+		callID, leg, split := tenant.CallOfKey(key)
+		if !ok || !split {
+			return r, errUsageRecord
+		}
+		r.Priced = &charging.Priced{Settlement: st, FreeCall: flags&usageFree != 0, Review: charging.Reason(review),
+			CDR: charging.CDR{Tenant: cdrTenant, CallID: callID, Leg: leg}}
 	}
-	review, b, ok := readString(b)
-	cdrTenant := tenantID
-	if ok && flags&usageTenant != 0 {
-		cdrTenant, _, ok = readString(b)
-	}
-	callID, leg, split := tenant.CallOfKey(key)
-	if !ok || !split {
-		return r, "", errUsageRecord
-	}
-	r.Priced = &charging.Priced{Settlement: st, FreeCall: flags&usageFree != 0, Review: charging.Reason(review),
-		CDR: charging.CDR{Tenant: cdrTenant, CallID: callID, Leg: leg}}
-	return r, kind, nil
+	return r, nil
 }
 
 func readString(b []byte) (string, []byte, bool) {

@@ -82,7 +82,7 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 }
 
-// A record kept in a usage row answers a replay exactly as the compact JSON record does.
+// A record kept in a usage row answers a replay exactly as the JSON record does.
 func TestUsageRecordRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	amt := func() money.Amount { return money.Amount(rng.Int64N(1<<62) - 1<<61) }
@@ -91,22 +91,29 @@ func TestUsageRecordRoundTrip(t *testing.T) {
 			Fee: rng.IntN(2) == 0, Charge: amt(), Release: amt(), Usage: charging.UsageRow{CallID: "c", DurationSeconds: 5}}
 		res := tenant.Result{Balance: amt(), Available: amt()}
 		callID, leg := []string{"c1", "", "ü-9"}[i%3], []string{"", "2", "leg"}[i%3]
-		kind := "settle_call"
-		if i%2 == 0 {
+		binary := true
+		switch i % 5 {
+		case 0:
 			res.Settlement = &st
-		} else {
-			kind = "post_cdr"
+		case 1, 2:
 			res.Priced = &charging.Priced{Settlement: st, FreeCall: rng.IntN(2) == 0,
 				Review: charging.Reason([]string{"", "no_rate", "uncovered_seconds"}[rng.IntN(3)]),
 				CDR:    charging.CDR{Tenant: []string{"t1", "other", ""}[i%3], CallID: callID, Leg: leg, Duration: 7}}
+		case 3: // a release: the balance only
+		case 4: // another command sent under a call's key
+			res.Ledger = &ledger.Result{Charged: amt(), Balance: res.Balance, Available: res.Available}
+			binary = false
 		}
-		if !usageRecordable(&res) {
-			t.Fatalf("case %d not recordable", i)
+		b, err := usageRecord("t1", &res)
+		if err != nil {
+			t.Fatal(err)
 		}
-		b := encodeUsageRecord(nil, kind, "t1", &res)
-		got, gotKind, err := decodeUsageRecord(b, "t1", "call:"+tenant.CallKey(callID, leg))
-		if err != nil || gotKind != kind {
-			t.Fatalf("case %d: %v kind %q", i, err, gotKind)
+		if got := b[0] == usageRecordV1; got != binary {
+			t.Fatalf("case %d: binary %v, want %v", i, got, binary)
+		}
+		got, err := decodeUsageRecord(b, "t1", "call:"+tenant.CallKey(callID, leg))
+		if err != nil {
+			t.Fatalf("case %d: %v", i, err)
 		}
 		body, err := encodeRecord(res)
 		if err != nil {
@@ -120,8 +127,8 @@ func TestUsageRecordRoundTrip(t *testing.T) {
 			t.Fatalf("case %d:\n got %+v\nwant %+v", i, got, want)
 		}
 		// Cut short anywhere, it is refused, never read as another result.
-		if n := rng.IntN(len(b)); n < len(b) {
-			if _, _, err := decodeUsageRecord(b[:n], "t1", "call:c/"); err == nil {
+		if n := rng.IntN(len(b)); binary {
+			if _, err := decodeUsageRecord(b[:n], "t1", "call:c/"); err == nil {
 				t.Fatalf("case %d: %d of %d bytes decoded", i, n, len(b))
 			}
 		}
@@ -130,21 +137,21 @@ func TestUsageRecordRoundTrip(t *testing.T) {
 
 func FuzzDecodeUsageRecord(f *testing.F) {
 	res := tenant.Result{Priced: &charging.Priced{Review: "no_rate", CDR: charging.CDR{Tenant: "x", CallID: "c"}}}
-	f.Add(encodeUsageRecord(nil, "post_cdr", "t", &res), "call:c/")
+	f.Add(encodeUsageRecord(nil, "t", &res), "call:c/")
 	f.Add([]byte{usageRecordV1, 0xff, 0x80}, "call:a/b/c")
+	f.Add([]byte(`{"v":1,"b":3}`), "call:a/")
 	f.Fuzz(func(t *testing.T, b []byte, key string) {
-		r, kind, err := decodeUsageRecord(b, "t", key)
-		if err != nil {
+		r, err := decodeUsageRecord(b, "t", key)
+		if err != nil || b[0] == '{' {
 			return
 		}
 		if !usageRecordable(&r) {
 			t.Fatalf("decoded %+v", r)
 		}
-		// What decodes encodes back to the same bytes, up to what a priced record takes
-		// from its key.
-		again := encodeUsageRecord(nil, kind, "t", &r)
-		if r2, kind2, err := decodeUsageRecord(again, "t", key); err != nil || kind2 != kind || !reflect.DeepEqual(r, r2) {
-			t.Fatalf("re-encoded %+v %q %v", r2, kind2, err)
+		// What decodes encodes back to what decodes the same.
+		again := encodeUsageRecord(nil, "t", &r)
+		if r2, err := decodeUsageRecord(again, "t", key); err != nil || !reflect.DeepEqual(r, r2) {
+			t.Fatalf("re-encoded %+v %v", r2, err)
 		}
 	})
 }

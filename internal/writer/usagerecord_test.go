@@ -9,6 +9,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+
 	"github.com/commcredits/commcredits/internal/charging"
 	"github.com/commcredits/commcredits/internal/db"
 	"github.com/commcredits/commcredits/internal/payer"
@@ -213,45 +216,114 @@ func TestCallEndsOnce(t *testing.T) {
 	})
 }
 
-// A database written before usage rows kept records has the record of a booked CDR in the
-// commands table and a usage row without one: replays and refusals still find it there.
-func TestCDRRecordOfOldDatabase(t *testing.T) {
+// migrateTo moves s's schema down to version, then up again with up.
+func migrateTo(t *testing.T, s *store.SQL, version int64, up bool) {
+	t.Helper()
+	fsys, err := db.MigrationsFS(s.DB().Kind())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB, dialect := s.DB().Write(), goose.DialectSQLite3
+	if s.DB().Kind() == db.Postgres {
+		sqlDB, dialect = stdlib.OpenDBFromPool(s.DB().Pool()), goose.DialectPostgres
+		defer sqlDB.Close()
+	}
+	p, err := goose.NewProvider(dialect, sqlDB, fsys, goose.WithDisableGlobalRegistry(true), goose.WithTableName(db.VersionTable))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up {
+		_, err = p.Up(ctx)
+	} else {
+		_, err = p.DownTo(ctx, version)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A database written before migration 00011 keeps the records of call keys in the commands
+// table; the migration moves them into the usage rows (or rows of their own), where replays
+// and refusals find them. The database is made by booking calls now, turning their records
+// into the JSON they had then and migrating down to 00010 (which puts them back into
+// commands), then up again.
+func TestCallRecordsOfOldDatabase(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dsn string, s *store.SQL) {
 		env := callEnv(t)
 		w := writer.New(s, newClock(0), writer.Config{Env: env})
 		callTenant(t, s, w, 5000)
-		cdr := ukCDR("old", "", 60)
-		first, err := w.Submit(ctx, "tenant-000", "", tenant.PostCDR{CDR: cdr})
-		if err != nil {
-			t.Fatal(err)
+		ends := []tenant.Command{
+			tenant.PostCDR{CDR: ukCDR("booked", "", 60)},
+			tenant.PostCDR{CDR: ukCDR("zero", "", 0)},
+			tenant.PostCDR{CDR: ukCDR("a/b", "c", 60)}, // a key of two calls: in commands all along
+			uae("released"), tenant.Release{CallID: "released"},
+			uae("settled"), tenant.Settle{CallID: "settled", Seconds: 95},
+		}
+		first := map[string]writer.Result{}
+		for _, c := range ends {
+			r, err := w.Submit(ctx, "tenant-000", "", c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k, ok := c.(writer.Keyed); ok {
+				first[k.IdempotencyKey()] = r
+				if id, leg, ok := tenant.CallOfKey(k.IdempotencyKey()); ok {
+					body, err := json.Marshal(r.Record())
+					if err != nil {
+						t.Fatal(err)
+					}
+					sqlExec(t, s, `UPDATE usage SET cmd_result = ? WHERE call_id = ? AND leg = ?`, body, id, leg)
+				}
+			}
 		}
 		w.Close()
-		// As the writer stored it before migration 00011: the full JSON of Result.Record().
-		body, err := json.Marshal(first.Record())
-		if err != nil {
-			t.Fatal(err)
+		if n := sqlCount(t, s, `SELECT count(*) FROM commands WHERE key LIKE 'call:%'`); n != 1 {
+			t.Fatalf("%d commands rows of call keys before the migration down", n)
 		}
-		sqlExec(t, s, `INSERT INTO commands (tenant_id, key, kind, hash, result, at)
-			SELECT tenant_id, 'call:old/', 'post_cdr', cmd_hash, ?, 0 FROM usage WHERE call_id = 'old'`, string(body))
-		sqlExec(t, s, `UPDATE usage SET cmd_hash = ?, cmd_result = ? WHERE call_id = 'old'`, []byte{}, []byte{})
+		migrateTo(t, s, 10, false)
+		if n := sqlCount(t, s, `SELECT count(*) FROM commands WHERE key LIKE 'call:%'`); n != 5 {
+			t.Fatalf("%d commands rows of call keys at 00010", n)
+		}
+		if n := sqlCount(t, s, `SELECT count(*) FROM usage`); n != 3 {
+			t.Fatalf("%d usage rows at 00010", n)
+		}
+		migrateTo(t, s, 0, true)
+		if n := sqlCount(t, s, `SELECT count(*) FROM commands WHERE key LIKE 'call:%'`); n != 1 {
+			t.Fatalf("%d commands rows of call keys after the migration", n)
+		}
+		if n := sqlCount(t, s, `SELECT count(*) FROM usage WHERE length(cmd_hash) = 32`); n != 4 {
+			t.Fatalf("%d usage rows keep a record after the migration", n)
+		}
 
 		s2 := storetest.Open(t, dsn)
 		w2 := writer.New(s2, newClock(0), writer.Config{Env: env})
 		defer w2.Close()
-		again, err := w2.Submit(ctx, "tenant-000", "", tenant.PostCDR{CDR: cdr})
-		if err != nil || !reflect.DeepEqual(again, replayOf(first)) {
-			t.Fatalf("replay: %+v %v, want %+v", again, err, replayOf(first))
-		}
-		for _, secs := range []int64{0, 61} {
-			other := cdr
-			other.Duration = secs
-			if _, err := w2.Submit(ctx, "tenant-000", "", tenant.PostCDR{CDR: other}); !errors.Is(err, writer.ErrIdempotencyMismatch) {
-				t.Fatalf("a CDR of %ds of the same call: %v", secs, err)
+		for _, c := range ends {
+			k, ok := c.(writer.Keyed)
+			if !ok {
+				continue
+			}
+			again, err := w2.Submit(ctx, "tenant-000", "", c)
+			if want := replayOf(first[k.IdempotencyKey()]); err != nil || !reflect.DeepEqual(again, want) {
+				t.Fatalf("replay of %s: %+v %v, want %+v", k.IdempotencyKey(), again, err, want)
+			}
+			other := tenant.PostCDR{CDR: ukCDR("x", "", 61)}
+			other.CDR.CallID, other.CDR.Leg, _ = strings.Cut(strings.TrimPrefix(k.IdempotencyKey(), "call:"), "/")
+			if k.IdempotencyKey() == "call:a/b/c" {
+				other.CDR.CallID, other.CDR.Leg = "a/b", "c"
+			}
+			if _, err := w2.Submit(ctx, "tenant-000", "", other); !errors.Is(err, writer.ErrIdempotencyMismatch) {
+				t.Fatalf("another CDR of %s: %v", k.IdempotencyKey(), err)
 			}
 		}
 		a, err := s2.Account(ctx, "tenant-000")
-		if err != nil || a.Balance != first.Balance {
-			t.Fatalf("account %+v %v", a, err)
+		if want := first["call:settled/"].Balance; err != nil || a.Balance != want {
+			t.Fatalf("balance %d, want %d (%v)", a.Balance, want, err)
+		}
+		// Rows that only keep a record are no calls of the usage report.
+		rows, err := s2.ReportUsage(ctx, "tenant-000")
+		if err != nil || len(rows) != 3 {
+			t.Fatalf("usage report: %d rows %v", len(rows), err)
 		}
 	})
 }

@@ -481,18 +481,18 @@ func (sh *shard) apply(ctx context.Context, tx store.Tx, batch []*request, looku
 		r.res, r.err = res, err
 		if err == nil && r.key != "" {
 			rec := store.CommandRecord{Key: r.key, Kind: r.cmd.Name(), Hash: r.hash, At: now}
-			if mm := &m.m; keptInUsage(r.key, &res, eff.Usage) {
-				// The call's usage row is the record: no commands row, no JSON.
-				rec.Usage, rec.Result = true, encodeUsageRecord(nil, rec.Kind, r.tenant, &res)
-				for len(mm.UsageRecords) < len(mm.Usage)-1 {
-					mm.UsageRecords = append(mm.UsageRecords, store.CommandRecord{})
+			if callID, leg, ok := tenant.CallOfKey(r.key); ok {
+				// The key names a call: its usage row is the record (migration 00011).
+				if rec.Result, err = usageRecord(r.tenant, &res); err != nil {
+					return order, fmt.Errorf("result of %q: %w", r.key, err)
 				}
-				mm.UsageRecords = append(mm.UsageRecords, rec)
+				rec.Usage = true
+				m.keepInUsage(rec, callID, leg, eff.Usage)
 			} else {
 				if rec.Result, err = encodeRecord(res); err != nil {
 					return order, fmt.Errorf("result of %q: %w", r.key, err)
 				}
-				mm.Commands = append(mm.Commands, rec)
+				m.m.Commands = append(m.m.Commands, rec)
 			}
 			records[store.Key{Tenant: r.tenant, Key: r.key}] = rec // a second use of the key in this batch is a replay
 		}
@@ -580,16 +580,14 @@ func replayRefused(ctx context.Context, tx store.Tx, batch []*request) error {
 }
 
 func replay(tenantID string, rec store.CommandRecord, hash []byte) (Result, error) {
+	if string(rec.Hash) != string(hash) {
+		return Result{}, fmt.Errorf("%w: key %q was used for %s", ErrIdempotencyMismatch, rec.Key, rec.Kind)
+	}
 	var r Result
 	var err error
-	kind := rec.Kind
-	if rec.Usage { // its kind is in the result
-		r, kind, err = decodeUsageRecord(rec.Result, tenantID, rec.Key)
-	}
-	if string(rec.Hash) != string(hash) {
-		return Result{}, fmt.Errorf("%w: key %q was used for %s", ErrIdempotencyMismatch, rec.Key, kind)
-	}
-	if !rec.Usage {
+	if rec.Usage {
+		r, err = decodeUsageRecord(rec.Result, tenantID, rec.Key)
+	} else {
 		r, err = decodeRecord(rec.Result)
 	}
 	if err != nil {
@@ -599,13 +597,26 @@ func replay(tenantID string, rec store.CommandRecord, hash []byte) (Result, erro
 	return r, nil
 }
 
-// keptInUsage reports whether the record of the command with key that answered res and
-// wrote usage is kept in its usage row: the command ended the call its key names with that
-// row (a settle or a CDR of more than zero seconds), and the binary form keeps res whole.
-func keptInUsage(key string, res *Result, usage []charging.UsageRow) bool {
-	if len(usage) != 1 || !usageRecordable(res) {
-		return false
+// keepInUsage keeps rec, the record of a key that names the call callID/leg, in that call's
+// usage row: the row the command just wrote (usage, the last rows of m's), or a row of zero
+// seconds of its own when it wrote none (a release, a call of zero seconds).
+func (m *mutation) keepInUsage(rec store.CommandRecord, callID, leg string, usage []charging.UsageRow) {
+	mm := &m.m
+	i := len(mm.Usage) - len(usage)
+	for ; i < len(mm.Usage); i++ {
+		if u := &mm.Usage[i]; u.CallID == callID && u.Leg == leg {
+			break
+		}
 	}
-	callID, leg, ok := tenant.CallOfKey(key)
-	return ok && usage[0].CallID == callID && usage[0].Leg == leg
+	if i == len(mm.Usage) {
+		mm.Usage = append(mm.Usage, charging.UsageRow{CallID: callID, Leg: leg})
+	}
+	for len(mm.UsageRecords) < i {
+		mm.UsageRecords = append(mm.UsageRecords, store.CommandRecord{})
+	}
+	if i < len(mm.UsageRecords) {
+		mm.UsageRecords[i] = rec
+	} else {
+		mm.UsageRecords = append(mm.UsageRecords, rec)
+	}
 }
