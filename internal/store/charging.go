@@ -75,11 +75,9 @@ const usageCols = 27
 var noBytes = []byte{}
 
 // usageArgs appends the values of m's usage rows, with the records they keep, to args.
-func usageArgs(args []any, m *Mutation) []any {
+// refs holds the text of the card rows met so far: most calls of a batch go to a few rows.
+func usageArgs(args []any, m *Mutation, refs map[rating.Ref]string) []any {
 	id := m.Account.Tenant
-	if args == nil {
-		args = make([]any, 0, usageCols*len(m.Usage))
-	}
 	for i := range m.Usage {
 		u := &m.Usage[i]
 		intl := int64(0)
@@ -94,7 +92,7 @@ func usageArgs(args []any, m *Mutation) []any {
 		args = append(args, id, u.CallID, u.Leg, u.ConferenceID, u.UserLocation, u.UserID, u.UPN, u.DisplayName,
 			u.CallerID, u.CallType, u.NumberType, intl, u.DestinationDialed, u.DestinationNumber, u.Start.UnixNano(),
 			u.End.UnixNano(), u.DurationSeconds, int64(u.ConnectionFee), int64(u.Charge), u.Currency, u.Capability,
-			cardRef(u.CardRef), u.PoolSeconds, u.Review, kind, hash, result)
+			refText(refs, u.CardRef), u.PoolSeconds, u.Review, kind, hash, result)
 	}
 	return args
 }
@@ -201,6 +199,15 @@ func (c *chargingRows) stmts(stmts []stmt) []stmt {
 		stmts = chunked(stmts, p.k, p.cols, p.args)
 	}
 	return stmts
+}
+
+func refText(refs map[rating.Ref]string, r rating.Ref) string {
+	t, ok := refs[r]
+	if !ok {
+		t = cardRef(r)
+		refs[r] = t
+	}
+	return t
 }
 
 // cardRef writes a rate card row reference as the usage report does: "outbound/USD/v3#12".

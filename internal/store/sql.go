@@ -16,6 +16,7 @@ import (
 	"github.com/commcredits/commcredits/internal/db"
 	"github.com/commcredits/commcredits/internal/ledger"
 	"github.com/commcredits/commcredits/internal/money"
+	"github.com/commcredits/commcredits/internal/rating"
 	"github.com/commcredits/commcredits/internal/tenant"
 )
 
@@ -675,7 +676,13 @@ func batchText(k batchKind, n int) string {
 }
 
 func (t *sqlTx) Save(ctx context.Context, ms []*Mutation) error {
-	var accounts, lots, res, closed, entries, cmds, usage []any
+	var accounts, lots, res, closed, entries, cmds []any
+	nUsage := 0
+	for _, m := range ms {
+		nUsage += len(m.Usage)
+	}
+	usage := make([]any, 0, usageCols*nUsage)
+	refs := map[rating.Ref]string{}
 	for _, m := range ms {
 		a := m.Account
 		id := a.Tenant
@@ -703,7 +710,7 @@ func (t *sqlTx) Save(ctx context.Context, ms []*Mutation) error {
 			cmds = append(cmds, id, c.Key, c.Kind, c.Hash, string(c.Result), c.At.UnixNano())
 		}
 		if m.State != nil {
-			usage = usageArgs(usage, m)
+			usage = usageArgs(usage, m, refs)
 		}
 	}
 	// The account updates go first: each applies only at the version it was loaded at,
