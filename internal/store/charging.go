@@ -90,8 +90,8 @@ func usageArgs(args []any, m *Mutation, refs map[rating.Ref]string) []any {
 			kind, hash, result = r.Kind, r.Hash, r.Result
 		}
 		args = append(args, id, u.CallID, u.Leg, u.ConferenceID, u.UserLocation, u.UserID, u.UPN, u.DisplayName,
-			u.CallerID, u.CallType, u.NumberType, intl, u.DestinationDialed, u.DestinationNumber, u.Start.UnixNano(),
-			u.End.UnixNano(), u.DurationSeconds, int64(u.ConnectionFee), int64(u.Charge), u.Currency, u.Capability,
+			u.CallerID, u.CallType, u.NumberType, intl, u.DestinationDialed, u.DestinationNumber, nanos(u.Start),
+			nanos(u.End), u.DurationSeconds, int64(u.ConnectionFee), int64(u.Charge), u.Currency, u.Capability,
 			refText(refs, u.CardRef), u.PoolSeconds, u.Review, kind, hash, result)
 	}
 	return args
@@ -199,6 +199,14 @@ func (c *chargingRows) stmts(stmts []stmt) []stmt {
 		stmts = chunked(stmts, p.k, p.cols, p.args)
 	}
 	return stmts
+}
+
+// nanos is t in Unix nanoseconds, 0 for the zero time (a row that only keeps a record).
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 func refText(refs map[rating.Ref]string, r rating.Ref) string {

@@ -327,3 +327,22 @@ func TestCallRecordsOfOldDatabase(t *testing.T) {
 		}
 	})
 }
+
+// A row that only keeps a record (a release) is written with times 0, as migration 00011
+// writes those it creates, and with the command's kind.
+func TestRecordOnlyRow(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dsn string, s *store.SQL) {
+		w := writer.New(s, newClock(0), writer.Config{Env: callEnv(t)})
+		defer w.Close()
+		callTenant(t, s, w, 5000)
+		for _, c := range []tenant.Command{uae("gone"), tenant.Release{CallID: "gone"}} {
+			if _, err := w.Submit(ctx, "tenant-000", "", c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := sqlCount(t, s, `SELECT count(*) FROM usage WHERE call_id = 'gone' AND leg = '' AND start_at = 0 AND end_at = 0
+			AND duration_seconds = 0 AND cmd_kind = 'release_call' AND length(cmd_hash) = 32`); n != 1 {
+			t.Fatalf("%d record rows", n)
+		}
+	})
+}
