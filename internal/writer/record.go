@@ -16,7 +16,9 @@ import (
 // form: the full JSON of a priced CDR was ~810 bytes, most of it zero values, and the
 // commands table was the largest share of the pages a CDR import writes. Every other result
 // is kept as the JSON of Result.Record(); records written before the compact form existed
-// are read as that JSON.
+// are read as that JSON. Since migration 00011 the records of keys that name one call are
+// kept in usage rows, in a binary form (below); the compact JSON remains for the call keys
+// that name two calls and for the records that migration moved.
 
 // compactMark opens every compact record; the JSON of a Result never starts with it.
 var compactMark = []byte(`{"v":1`)
