@@ -62,7 +62,9 @@ type Server struct {
 	handler  http.Handler
 	reg      *prometheus.Registry
 	duration *prometheus.HistogramVec
-	draining atomic.Bool
+	// observers caches duration's series by observerKey.
+	observers sync.Map
+	draining  atomic.Bool
 
 	mu    sync.Mutex
 	hooks []namedHook
@@ -261,11 +263,33 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 			if code == 0 {
 				code = http.StatusOK
 			}
-			s.duration.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(code)).Observe(time.Since(start).Seconds())
-			s.log.Debug("http request", "method", r.Method, "route", route, "code", code, "took", time.Since(start).String())
+			took := time.Since(start)
+			s.observer(route, methodLabel(r.Method), code).Observe(took.Seconds())
+			if s.log.Enabled(r.Context(), slog.LevelDebug) {
+				s.log.Debug("http request", "method", r.Method, "route", route, "code", code, "took", took.String())
+			}
 		}()
 		next.ServeHTTP(sw, r)
 	})
+}
+
+// observerKey names one series of the duration histogram.
+type observerKey struct {
+	route, method string
+	code          int
+}
+
+// observer returns the histogram series of a route, method and code, looked up once: the
+// label hashing of WithLabelValues on every request is work the answer does not need.
+// Routes are mux patterns and methods and codes few, so the cache stays small.
+func (s *Server) observer(route, method string, code int) prometheus.Observer {
+	k := observerKey{route, method, code}
+	if o, ok := s.observers.Load(k); ok {
+		return o.(prometheus.Observer)
+	}
+	o := s.duration.WithLabelValues(route, method, strconv.Itoa(code))
+	s.observers.Store(k, o)
+	return o
 }
 
 func methodLabel(m string) string {

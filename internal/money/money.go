@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"strconv"
 	"strings"
 
 	"github.com/bojanz/currency"
@@ -207,15 +208,23 @@ func parseFixed(s string, digits int) (int64, error) {
 }
 
 func formatFixed(v int64, digits int) string {
-	var b strings.Builder
+	// strconv into a stack buffer, not fmt: every call answer formats three amounts.
+	var buf [48]byte
+	b := buf[:0]
 	u := abs64(v)
 	if v < 0 {
-		b.WriteByte('-')
+		b = append(b, '-')
 	}
 	scale := uint64(pow10[digits])
-	fmt.Fprintf(&b, "%d", u/scale)
+	b = strconv.AppendUint(b, u/scale, 10)
 	if digits > 0 {
-		fmt.Fprintf(&b, ".%0*d", digits, u%scale)
+		b = append(b, '.')
+		var fb [20]byte
+		f := strconv.AppendUint(fb[:0], u%scale, 10)
+		for range digits - len(f) {
+			b = append(b, '0')
+		}
+		b = append(b, f...)
 	}
-	return b.String()
+	return string(b)
 }

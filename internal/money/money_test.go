@@ -2,6 +2,10 @@ package money
 
 import (
 	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -198,4 +202,33 @@ func FuzzParseRate(f *testing.F) {
 			t.Fatalf("%q → %d does not round-trip", s, r)
 		}
 	})
+}
+
+// formatFixed must write exactly what the fmt verbs it replaced wrote.
+func TestFormatFixedMatchesFmt(t *testing.T) {
+	old := func(v int64, digits int) string {
+		var b strings.Builder
+		u := abs64(v)
+		if v < 0 {
+			b.WriteByte('-')
+		}
+		scale := uint64(pow10[digits])
+		fmt.Fprintf(&b, "%d", u/scale)
+		if digits > 0 {
+			fmt.Fprintf(&b, ".%0*d", digits, u%scale)
+		}
+		return b.String()
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	vals := []int64{0, 1, -1, 5, -5, 9, 10, 99, 100, 101, 1000, 123456, -123456, 1_000_000, 999_999_999, math.MaxInt64, math.MinInt64, math.MinInt64 + 1}
+	for range 2000 {
+		vals = append(vals, rng.Int64()>>rng.IntN(63), -(rng.Int64() >> rng.IntN(63)))
+	}
+	for _, v := range vals {
+		for d := range len(pow10) {
+			if got, want := formatFixed(v, d), old(v, d); got != want {
+				t.Fatalf("formatFixed(%d, %d) = %q, want %q", v, d, got, want)
+			}
+		}
+	}
 }

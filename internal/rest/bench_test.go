@@ -7,9 +7,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -106,6 +109,20 @@ func run(b *testing.B, n int, fn func(worker, i int) error) []time.Duration {
 	return all
 }
 
+// cpuTime is the CPU time (user and system) the process has used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the process's CPU time per operation since c0 (client, server and
+// writer together, as they share the machine): a figure that other load on the machine
+// changes far less than it changes throughput.
+func reportCPU(b *testing.B, c0 time.Duration, n int) {
+	b.ReportMetric(float64((cpuTime()-c0).Microseconds())/float64(n), "cpu-us/op")
+}
+
 func pct(l []time.Duration, p float64) float64 {
 	if len(l) == 0 {
 		return 0
@@ -128,7 +145,7 @@ func benchAuthorize(b *testing.B, dsn string) {
 	h, tenants, keys := benchServerOn(b, dsn)
 	lc := newLoadClient(h.url)
 	b.ResetTimer()
-	t0 := time.Now()
+	t0, c0 := time.Now(), cpuTime()
 	lat := run(b, b.N, func(w, i int) error {
 		tn := i % len(tenants)
 		body := fmt.Appendf(nil, `{"call_id":"b%d","call_type":"user_out","principal":"alice","caller":"+442071838750","callee":"+14155550100"}`, i)
@@ -139,6 +156,7 @@ func benchAuthorize(b *testing.B, dsn string) {
 		return err
 	})
 	el := time.Since(t0)
+	reportCPU(b, c0, b.N)
 	b.StopTimer()
 	reportWriter(b, h)
 	b.ReportMetric(float64(b.N)/el.Seconds(), "req/s")
@@ -153,7 +171,7 @@ func BenchmarkFullCallHTTP(b *testing.B) {
 	lc := newLoadClient(h.url)
 	var reqLat [loadConns][]time.Duration
 	b.ResetTimer()
-	t0 := time.Now()
+	t0, c0 := time.Now(), cpuTime()
 	run(b, b.N, func(w, i int) error {
 		tn := i % len(tenants)
 		base := "/v1/tenants/" + tenants[tn] + "/calls/"
@@ -179,6 +197,7 @@ func BenchmarkFullCallHTTP(b *testing.B) {
 		return nil
 	})
 	el := time.Since(t0)
+	reportCPU(b, c0, b.N)
 	b.StopTimer()
 	var all []time.Duration
 	for _, l := range reqLat {
@@ -222,7 +241,7 @@ func BenchmarkHTTPLayer(b *testing.B) {
 	h, tenants, keys := benchServer(b)
 	lc := newLoadClient(h.url)
 	b.ResetTimer()
-	t0 := time.Now()
+	t0, c0 := time.Now(), cpuTime()
 	lat := run(b, b.N, func(w, i int) error {
 		tn := i % len(tenants)
 		body := fmt.Appendf(nil, `{"call_id":"b%d","call_type":"fax","principal":"alice","caller":"+442071838750","callee":"+14155550100"}`, i)
@@ -233,6 +252,7 @@ func BenchmarkHTTPLayer(b *testing.B) {
 		return err
 	})
 	el := time.Since(t0)
+	reportCPU(b, c0, b.N)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/el.Seconds(), "req/s")
 	b.ReportMetric(pct(lat, 0.50), "p50-ms")
@@ -251,14 +271,65 @@ func BenchmarkTrivialHTTP(b *testing.B) {
 	defer srv.Close()
 	lc := newLoadClient(srv.URL)
 	b.ResetTimer()
-	t0 := time.Now()
+	t0, c0 := time.Now(), cpuTime()
 	lat := run(b, b.N, func(w, i int) error {
 		_, err := lc.post("/x", "k", []byte(`{"call_id":"b1","call_type":"user_out"}`))
 		return err
 	})
 	el := time.Since(t0)
+	reportCPU(b, c0, b.N)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/el.Seconds(), "req/s")
 	b.ReportMetric(pct(lat, 0.50), "p50-ms")
 	b.ReportMetric(pct(lat, 0.99), "p99-ms")
 }
+
+// BenchmarkCallHandler is the server's own cost of call requests, with no client and no
+// network: requests go straight to the server's handler from 64 goroutines, so that the
+// writer groups their commits as under load. cpu-us/op is the process's CPU per operation;
+// allocs/op and B/op do not depend on the machine or its other load. /authorize is one
+// authorize + reserve, /refused the HTTP layer alone (a call type the schema refuses, as
+// BenchmarkHTTPLayer), /fullcall authorize → extend → settle (three requests per op).
+func BenchmarkCallHandler(b *testing.B) {
+	const authorize = `{"call_id":"%s","call_type":"%s","principal":"alice","caller":"+442071838750","callee":"+14155550100"}`
+	for _, c := range []struct {
+		name, callType string
+		code           int
+		full           bool
+	}{{"authorize", "user_out", 200, false}, {"refused", "fax", 422, false}, {"fullcall", "user_out", 200, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			h, tenants, keys := benchServer(b)
+			var next atomic.Int64
+			b.ReportAllocs()
+			b.SetParallelism(loadConns / runtimeProcs())
+			b.ResetTimer()
+			c0 := cpuTime()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := int(next.Add(1))
+					tn := i % len(tenants)
+					id := fmt.Sprintf("h%d", i)
+					base := "/v1/tenants/" + tenants[tn] + "/calls/"
+					steps := [][2]string{{base + "authorize", fmt.Sprintf(authorize, id, c.callType)}}
+					if c.full {
+						steps = append(steps, [2]string{base + id + "/extend", `{"seconds":60}`}, [2]string{base + id + "/settle", `{"seconds":75}`})
+					}
+					for _, st := range steps {
+						req := httptest.NewRequest("POST", st[0], strings.NewReader(st[1]))
+						req.Header.Set("Content-Type", "application/json")
+						req.Header.Set("Authorization", "Bearer "+keys[tn])
+						w := httptest.NewRecorder()
+						h.srv.ServeHTTP(w, req)
+						if w.Code != c.code {
+							b.Errorf("%s: status %d, want %d: %s", st[0], w.Code, c.code, w.Body)
+							return
+						}
+					}
+				}
+			})
+			reportCPU(b, c0, b.N)
+		})
+	}
+}
+
+func runtimeProcs() int { return max(1, runtime.GOMAXPROCS(0)) }

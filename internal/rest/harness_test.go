@@ -38,6 +38,7 @@ type harness struct {
 	svc  *service.Service
 	st   *store.SQL
 	api  *rest.API
+	srv  http.Handler // the server behind url, for benchmarks without a client
 	jobs *fakeJobs
 	op   string                       // operator key
 	keys map[string]map[string]string // tenant → role → secret
@@ -59,7 +60,7 @@ func newHarness(t testing.TB, st *store.SQL, cfg rest.Config) *harness {
 	a := rest.Mount(srv.Mux(), svc, cfg)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	h := &harness{t: t, url: hs.URL, svc: svc, st: st, api: a, jobs: fj, keys: map[string]map[string]string{}}
+	h := &harness{t: t, url: hs.URL, svc: svc, st: st, api: a, srv: srv, jobs: fj, keys: map[string]map[string]string{}}
 	if _, err := svc.ImportRateCard(ctx, rating.Outbound, "USD", []byte(outboundCard)); err != nil {
 		t.Fatal(err)
 	}

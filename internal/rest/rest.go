@@ -257,7 +257,8 @@ func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
 		huma.WriteErr(a, ctx, http.StatusForbidden, fmt.Sprintf("role %s may not call %s", p.Role, ctx.Operation().OperationID))
 		return
 	}
-	ctx, err = cleanText(ctx)
+	ctx, body, err := cleanText(ctx)
+	defer body.release()
 	if err != nil {
 		huma.WriteErr(a, ctx, http.StatusBadRequest, err.Error())
 		return
@@ -268,35 +269,51 @@ func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
 // cleanText refuses NUL bytes and invalid UTF-8 in the path, the query, the Idempotency-Key
 // and the body (a JSON \u0000 included): PostgreSQL cannot store them, and a command
 // carrying one would fail the writer's whole group commit, other tenants' commands with it.
-// The body is read here (as far as the operation's limit) and handed on unchanged.
-func cleanText(ctx huma.Context) (huma.Context, error) {
+// The body is read here (as far as the operation's limit) into a pooled buffer and handed
+// on unchanged; the returned *bodyCtx (nil when no body was read) gives the buffer back
+// with release once the request has been answered.
+func cleanText(ctx huma.Context) (huma.Context, *bodyCtx, error) {
 	u := ctx.URL()
 	if bad(u.Path) {
-		return ctx, errors.New("the path holds a NUL byte or invalid UTF-8")
+		return ctx, nil, errors.New("the path holds a NUL byte or invalid UTF-8")
 	}
-	for k, vs := range u.Query() {
-		for _, v := range append(vs, k) {
-			if bad(v) {
-				return ctx, fmt.Errorf("query parameter %q holds a NUL byte or invalid UTF-8", k)
+	if u.RawQuery != "" {
+		for k, vs := range u.Query() {
+			for _, v := range append(vs, k) {
+				if bad(v) {
+					return ctx, nil, fmt.Errorf("query parameter %q holds a NUL byte or invalid UTF-8", k)
+				}
 			}
 		}
 	}
 	if bad(ctx.Header("Idempotency-Key")) {
-		return ctx, errors.New("header Idempotency-Key holds a NUL byte or invalid UTF-8")
+		return ctx, nil, errors.New("header Idempotency-Key holds a NUL byte or invalid UTF-8")
 	}
 	limit := ctx.Operation().MaxBodyBytes
 	if limit <= 0 || ctx.Method() == http.MethodGet {
-		return ctx, nil
+		return ctx, nil, nil
 	}
-	body, err := io.ReadAll(io.LimitReader(ctx.BodyReader(), limit+1))
-	if err != nil {
-		return ctx, fmt.Errorf("cannot read the body: %v", err)
+	bc := &bodyCtx{humaCtx: ctx, buf: bodyPool.Get().(*bytes.Buffer)}
+	bc.limited = io.LimitedReader{R: ctx.BodyReader(), N: limit + 1}
+	if _, err := bc.buf.ReadFrom(&bc.limited); err != nil {
+		return ctx, bc, fmt.Errorf("cannot read the body: %v", err)
 	}
-	if bad(string(body)) || jsonNUL(body) {
-		return ctx, errors.New("the body holds a NUL byte (\\u0000 included) or invalid UTF-8")
+	body := bc.buf.Bytes()
+	if bytes.IndexByte(body, 0) >= 0 || !utf8.Valid(body) || jsonNUL(body) {
+		return ctx, bc, errors.New("the body holds a NUL byte (\\u0000 included) or invalid UTF-8")
 	}
-	return bodyCtx{ctx, io.MultiReader(bytes.NewReader(body), ctx.BodyReader())}, nil
+	bc.r.Reset(body)
+	if int64(len(body)) <= limit {
+		// The limit did not stop the read: the body ended.
+		bc.body = &bc.r
+	} else {
+		bc.body = io.MultiReader(&bc.r, bc.limited.R)
+	}
+	return bc, bc, nil
 }
+
+// bodyPool holds the buffers cleanText reads bodies into.
+var bodyPool = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 1024)) }}
 
 func bad(s string) bool { return strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) }
 
@@ -322,13 +339,25 @@ func jsonNUL(b []byte) bool {
 // bodyCtx hands on a body that cleanText has read.
 type bodyCtx struct {
 	humaCtx // an alias: a field named Context would hide the method Context()
+	buf     *bytes.Buffer
+	limited io.LimitedReader
+	r       bytes.Reader
 	body    io.Reader
+}
+
+// release gives the body's buffer back to the pool (c may be nil).
+func (c *bodyCtx) release() {
+	if c == nil || c.buf.Cap() > 64<<10 { // one large upload must not stay pinned in the pool
+		return
+	}
+	c.buf.Reset()
+	bodyPool.Put(c.buf)
 }
 
 type humaCtx = huma.Context
 
-func (c bodyCtx) BodyReader() io.Reader { return c.body }
-func (c bodyCtx) Unwrap() huma.Context  { return c.humaCtx }
+func (c *bodyCtx) BodyReader() io.Reader { return c.body }
+func (c *bodyCtx) Unwrap() huma.Context  { return c.humaCtx }
 
 // problem turns an engine error into an HTTP problem naming the field at fault. Anything
 // it does not know is a 500 with no detail (the cause goes to the log by the caller).

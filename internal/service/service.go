@@ -214,9 +214,15 @@ func (s *Service) CreateTenant(ctx context.Context, id, name, currency string) (
 // command gets a fresh key (no replay protection). Commands with their own key (settle,
 // release, CDRs: the call; authorize: the open call) ignore idem.
 func (s *Service) Submit(ctx context.Context, tenantID, idem string, cmd tenant.Command) (tenant.Result, error) {
-	key := "api:" + idem
-	if idem == "" {
-		key = newID("anon:")
+	var key string
+	switch cmd.(type) {
+	case writer.Keyed, writer.StateKeyed:
+		// The writer keys these itself and drops ours: no key to make (most call requests).
+	default:
+		key = "api:" + idem
+		if idem == "" {
+			key = newID("anon:")
+		}
 	}
 	return s.Writer.Submit(ctx, tenantID, key, cmd)
 }

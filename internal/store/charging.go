@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/commcredits/commcredits/internal/charging"
@@ -40,9 +41,12 @@ var chargingTexts = func() (t [chargingKinds - batchKinds][len(chunks)]string) {
 			expires_at = excluded.expires_at, res_amount = excluded.res_amount, res_created_at = excluded.res_created_at,
 			res_expires_at = excluded.res_expires_at`)
 		t[deleteCalls-batchKinds][i] = rowsText(`DELETE FROM open_calls WHERE (tenant_id, call_key) IN (VALUES `, 2, n, `)`)
+		// A call has one usage row: a second insert of it inserts nothing, and Save sends
+		// the batch back for lookups (the row keeps the record of the call's key).
 		t[insertUsage-batchKinds][i] = rowsText(`INSERT INTO usage (tenant_id, call_id, leg, conference_id, user_location, user_id, upn,
 			display_name, caller_id, call_type, number_type, international, destination_dialed, destination_number, start_at,
-			end_at, duration_seconds, connection_fee, charge, currency, capability, card_ref, pool_seconds, review) VALUES `, 24, n, ``)
+			end_at, duration_seconds, connection_fee, charge, currency, capability, card_ref, pool_seconds, review, cmd_kind,
+			cmd_hash, cmd_result) VALUES `, usageCols, n, ` ON CONFLICT (tenant_id, call_id, leg) DO NOTHING`)
 		t[insertBlockEvents-batchKinds][i] = rowsText(`INSERT INTO block_events (tenant_id, user_id, phone, reason, action, at) VALUES `, 6, n, ``)
 		t[upsertBlockStates-batchKinds][i] = rowsText(`INSERT INTO block_states (tenant_id, user_id, reason, since) VALUES `, 4, n,
 			` ON CONFLICT (tenant_id, user_id) DO UPDATE SET reason = excluded.reason, since = excluded.since`)
@@ -64,22 +68,57 @@ func init() {
 	prepared = append(prepared, upsertRechargeState)
 }
 
-// chargingStmts appends the statements that persist m's charging changes. Rows that
-// summarize state (pools, spend, open calls, block states) are written as m.State has them
-// now; usage rows, block events and refusals are appended.
-func chargingStmts(stmts []stmt, m *Mutation) ([]stmt, error) {
+// usageCols is the values of one usage row.
+const usageCols = 27
+
+// noBytes is an empty column value that is not NULL.
+var noBytes = []byte{}
+
+// usageArgs appends the values of m's usage rows, with the records they keep, to args.
+// refs holds the text of the card rows met so far: most calls of a batch go to a few rows.
+func usageArgs(args []any, m *Mutation, refs map[rating.Ref]string) []any {
+	id := m.Account.Tenant
+	for i := range m.Usage {
+		u := &m.Usage[i]
+		intl := int64(0)
+		if u.International {
+			intl = 1
+		}
+		kind, hash, result := "", noBytes, noBytes
+		if i < len(m.UsageRecords) && m.UsageRecords[i].Hash != nil {
+			r := &m.UsageRecords[i]
+			kind, hash, result = r.Kind, r.Hash, r.Result
+		}
+		args = append(args, id, u.CallID, u.Leg, u.ConferenceID, u.UserLocation, u.UserID, u.UPN, u.DisplayName,
+			u.CallerID, u.CallType, u.NumberType, intl, u.DestinationDialed, u.DestinationNumber, nanos(u.Start),
+			nanos(u.End), u.DurationSeconds, int64(u.ConnectionFee), int64(u.Charge), u.Currency, u.Capability,
+			refText(refs, u.CardRef), u.PoolSeconds, u.Review, kind, hash, result)
+	}
+	return args
+}
+
+// chargingRows collects the charging rows of every mutation of a batch: each kind costs
+// one multi-row statement per chunk for the whole batch, not one per tenant. Rows that
+// summarize state (pools, spend, open calls, block states) are written as the mutation's
+// State has them now; block events and refusals are appended. Usage rows go with the
+// command records (usageArgs).
+type chargingRows struct {
+	pools, spend, calls, closed, events, blocked, unblocked, refusals, outbox []any
+}
+
+// add collects m's rows and appends the statements that are m's alone.
+func (c *chargingRows) add(stmts []stmt, m *Mutation) ([]stmt, error) {
 	s, id := m.State, m.Account.Tenant
-	var pools, spend, calls, closed, usage, events, blocked, unblocked, refusals []any
 	for _, ref := range dedupe(m.Pools) {
 		u := s.Usage[ref]
 		if u == nil {
 			continue
 		}
 		k := ref.Key
-		pools = append(pools, id, string(ref.Month), string(k.Kind), k.Plan, k.Country, k.User, u.Used, u.Held)
+		c.pools = append(c.pools, id, string(ref.Month), string(k.Kind), k.Plan, k.Country, k.User, u.Used, u.Held)
 	}
 	for _, ref := range dedupe(m.Spend) {
-		spend = append(spend, id, string(ref.Month), ref.User, int64(s.Spend[ref]))
+		c.spend = append(c.spend, id, string(ref.Month), ref.User, int64(s.Spend[ref]))
 	}
 	// A call's row holds its ledger reservation: a reservation that changed rewrites the
 	// row of its call.
@@ -95,50 +134,42 @@ func chargingStmts(stmts []stmt, m *Mutation) ([]stmt, error) {
 		}
 	}
 	for _, key := range dedupe(keys) {
-		c, open := s.Calls[key]
+		cl, open := s.Calls[key]
 		if !open {
-			closed = append(closed, id, key)
+			c.closed = append(c.closed, id, key)
 			continue
 		}
-		body := encodeCall(c)
+		body := encodeCall(cl)
 		var amt, created, expires int64
 		if r := m.Account.Reservations[key]; r != nil {
 			amt, created, expires = int64(r.Amount), r.CreatedAt.UnixNano(), r.ExpiresAt.UnixNano()
 		}
-		calls = append(calls, id, key, body, c.ExpiresAt.UnixNano(), amt, created, expires)
+		c.calls = append(c.calls, id, key, body, cl.ExpiresAt.UnixNano(), amt, created, expires)
 	}
-	for _, u := range m.Usage {
-		intl := int64(0)
-		if u.International {
-			intl = 1
-		}
-		usage = append(usage, id, u.CallID, u.Leg, u.ConferenceID, u.UserLocation, u.UserID, u.UPN, u.DisplayName,
-			u.CallerID, u.CallType, u.NumberType, intl, u.DestinationDialed, u.DestinationNumber, u.Start.UnixNano(),
-			u.End.UnixNano(), u.DurationSeconds, int64(u.ConnectionFee), int64(u.Charge), u.Currency, u.Capability,
-			cardRef(u.CardRef), u.PoolSeconds, u.Review)
-	}
-	users := map[string]bool{}
+	var users map[string]bool
 	for _, e := range m.BlockEvents {
-		events = append(events, id, e.User, e.Phone, string(e.Reason), string(e.Action), e.At.UnixNano())
+		c.events = append(c.events, id, e.User, e.Phone, string(e.Reason), string(e.Action), e.At.UnixNano())
+		if users == nil {
+			users = map[string]bool{}
+		}
 		users[e.User] = true
 	}
 	for user := range users {
 		if b := s.Blocks[user]; b.Blocked {
-			blocked = append(blocked, id, user, string(b.Reason), b.Since.UnixNano())
+			c.blocked = append(c.blocked, id, user, string(b.Reason), b.Since.UnixNano())
 		} else {
-			unblocked = append(unblocked, id, user)
+			c.unblocked = append(c.unblocked, id, user)
 		}
 	}
 	for _, r := range m.Refusals {
-		refusals = append(refusals, id, r.CallID, r.Leg, r.User, string(r.Type), r.Callee, string(r.Reason), r.At.UnixNano())
+		c.refusals = append(c.refusals, id, r.CallID, r.Leg, r.User, string(r.Type), r.Callee, string(r.Reason), r.At.UnixNano())
 	}
-	var outbox []any
 	for _, o := range m.Outbox {
 		body, err := json.Marshal(o)
 		if err != nil {
 			return nil, fmt.Errorf("outbox %q: %w", o.Key, err)
 		}
-		outbox = append(outbox, id, o.Key, o.Kind, string(body), m.At.UnixNano())
+		c.outbox = append(c.outbox, id, o.Key, o.Kind, string(body), m.At.UnixNano())
 	}
 	if m.Recharge {
 		body, err := json.Marshal(s.Recharge)
@@ -151,18 +182,40 @@ func chargingStmts(stmts []stmt, m *Mutation) ([]stmt, error) {
 		}
 		stmts = append(stmts, stmt{upsertRechargeState, []any{id, string(body), next}})
 	}
+	return receiptStmts(stmts, m), nil
+}
+
+// stmts appends the statements that write the rows collected.
+func (c *chargingRows) stmts(stmts []stmt) []stmt {
 	for _, p := range []struct {
 		k    batchKind
 		cols int
 		args []any
 	}{
-		{upsertPoolUsage, 8, pools}, {upsertSpend, 4, spend}, {deleteCalls, 2, closed}, {upsertCalls, 7, calls},
-		{insertUsage, 24, usage}, {insertBlockEvents, 6, events}, {deleteBlockStates, 2, unblocked},
-		{upsertBlockStates, 4, blocked}, {insertRefusals, 8, refusals}, {insertOutbox, 5, outbox},
+		{upsertPoolUsage, 8, c.pools}, {upsertSpend, 4, c.spend}, {deleteCalls, 2, c.closed}, {upsertCalls, 7, c.calls},
+		{insertBlockEvents, 6, c.events}, {deleteBlockStates, 2, c.unblocked},
+		{upsertBlockStates, 4, c.blocked}, {insertRefusals, 8, c.refusals}, {insertOutbox, 5, c.outbox},
 	} {
 		stmts = chunked(stmts, p.k, p.cols, p.args)
 	}
-	return receiptStmts(stmts, m), nil
+	return stmts
+}
+
+// nanos is t in Unix nanoseconds, 0 for the zero time (a row that only keeps a record).
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func refText(refs map[rating.Ref]string, r rating.Ref) string {
+	t, ok := refs[r]
+	if !ok {
+		t = cardRef(r)
+		refs[r] = t
+	}
+	return t
 }
 
 // cardRef writes a rate card row reference as the usage report does: "outbound/USD/v3#12".
@@ -170,7 +223,10 @@ func cardRef(r rating.Ref) string {
 	if r.Service == "" {
 		return ""
 	}
-	return fmt.Sprintf("%s/%s/v%d#%d", r.Service, r.Currency, r.Version, r.Row)
+	b := make([]byte, 0, len(r.Service)+len(r.Currency)+16)
+	b = append(append(append(append(b, r.Service...), '/'), r.Currency...), "/v"...)
+	b = append(strconv.AppendInt(b, int64(r.Version), 10), '#')
+	return string(strconv.AppendInt(b, int64(r.Row), 10))
 }
 
 func dedupe[T comparable](xs []T) []T {

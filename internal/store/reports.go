@@ -83,7 +83,7 @@ type UsageRecord struct {
 // ReportUsage lists a tenant's PSTN usage rows by start time, call id and leg.
 func (s *SQL) ReportUsage(ctx context.Context, tenantID string) ([]UsageRecord, error) {
 	var out []UsageRecord
-	err := each(ctx, s.read, usageSelect+` WHERE tenant_id = ? ORDER BY start_at, call_id, leg`, []any{tenantID}, func(r rows) error {
+	err := each(ctx, s.read, usageSelect+` WHERE tenant_id = ? AND duration_seconds > 0 ORDER BY start_at, call_id, leg`, []any{tenantID}, func(r rows) error {
 		u, err := scanUsage(r, tenantID)
 		out = append(out, u)
 		return err
@@ -163,7 +163,8 @@ type UsageFilter struct {
 }
 
 func (f UsageFilter) where(tenantID string) (string, []any) {
-	w := `tenant_id = ? AND start_at >= ? AND start_at < ?`
+	// A row of zero seconds only keeps an idempotency record (Mutation.UsageRecords).
+	w := `tenant_id = ? AND start_at >= ? AND start_at < ? AND duration_seconds > 0`
 	args := []any{tenantID, f.From.UnixNano(), f.To.UnixNano()}
 	for _, c := range []struct{ col, v string }{{"user_id", f.User}, {"call_type", f.CallType}, {"capability", f.Capability}} {
 		if c.v != "" {

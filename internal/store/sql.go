@@ -16,6 +16,7 @@ import (
 	"github.com/commcredits/commcredits/internal/db"
 	"github.com/commcredits/commcredits/internal/ledger"
 	"github.com/commcredits/commcredits/internal/money"
+	"github.com/commcredits/commcredits/internal/rating"
 	"github.com/commcredits/commcredits/internal/tenant"
 )
 
@@ -518,6 +519,30 @@ func (t *sqlTx) LookupCommands(ctx context.Context, keys []Key) (map[Key]Command
 		}
 		return r.Err()
 	}
+	// Records kept in usage rows (CommandRecord.Usage); the writer stores none of their
+	// keys in commands, but if one were there it would be the record.
+	scanUsage := func(r rows) error {
+		defer r.Close()
+		for r.Next() {
+			c := CommandRecord{Usage: true}
+			var tid, callID, leg string
+			if err := r.Scan(&tid, &callID, &leg, &c.Kind, &c.Hash, &c.Result); err != nil {
+				return err
+			}
+			c.Key = "call:" + tenant.CallKey(callID, leg)
+			if _, ok := out[Key{tid, c.Key}]; !ok {
+				out[Key{tid, c.Key}] = c
+			}
+		}
+		return r.Err()
+	}
+	type call struct{ tenant, id, leg string }
+	var calls []call // the keys that name one call
+	for _, k := range keys {
+		if id, leg, ok := tenant.CallOfKey(k.Key); ok {
+			calls = append(calls, call{k.Tenant, id, leg})
+		}
+	}
 	if t.pg {
 		if len(keys) == 0 {
 			return out, nil
@@ -531,7 +556,21 @@ func (t *sqlTx) LookupCommands(ctx context.Context, keys []Key) (map[Key]Command
 		if err != nil {
 			return nil, err
 		}
-		return out, scan(r)
+		if err := scan(r); err != nil || len(calls) == 0 {
+			return out, err
+		}
+		n := len(calls)
+		tenants, ids, legs := make([]string, n), make([]string, n), make([]string, n)
+		for i, c := range calls {
+			tenants[i], ids[i], legs[i] = c.tenant, c.id, c.leg
+		}
+		r, err = t.q.query(ctx, `SELECT u.tenant_id, u.call_id, u.leg, u.cmd_kind, u.cmd_hash, u.cmd_result FROM usage u
+			JOIN unnest(?::text[], ?::text[], ?::text[]) AS k(tenant_id, call_id, leg)
+			ON u.tenant_id = k.tenant_id AND u.call_id = k.call_id AND u.leg = k.leg WHERE length(u.cmd_hash) > 0`, tenants, ids, legs)
+		if err != nil {
+			return nil, err
+		}
+		return out, scanUsage(r)
 	}
 	for start := 0; start < len(keys); {
 		n := nextChunk(len(keys) - start)
@@ -545,6 +584,21 @@ func (t *sqlTx) LookupCommands(ctx context.Context, keys []Key) (map[Key]Command
 			return nil, err
 		}
 		if err := scan(r); err != nil {
+			return nil, err
+		}
+	}
+	for start := 0; start < len(calls); {
+		n := nextChunk(len(calls) - start)
+		args := make([]any, 0, 3*n)
+		for _, c := range calls[start : start+n] {
+			args = append(args, c.tenant, c.id, c.leg)
+		}
+		start += n
+		r, err := t.q.query(ctx, batchText(lookupUsage, n), args...)
+		if err != nil {
+			return nil, err
+		}
+		if err := scanUsage(r); err != nil {
 			return nil, err
 		}
 	}
@@ -562,6 +616,7 @@ const (
 	insertEntries
 	insertCommands
 	lookupCommands
+	lookupUsage
 	batchKinds
 )
 
@@ -602,6 +657,8 @@ var batchTexts = func() (t [batchKinds][len(chunks)]string) {
 		t[insertCommands][i] = values(`INSERT INTO commands (tenant_id, key, kind, hash, result, at) VALUES `, 6, n,
 			` ON CONFLICT (tenant_id, key) DO NOTHING`)
 		t[lookupCommands][i] = values(`SELECT tenant_id, key, kind, hash, result, at FROM commands WHERE (tenant_id, key) IN (VALUES `, 2, n, `)`)
+		t[lookupUsage][i] = values(`SELECT tenant_id, call_id, leg, cmd_kind, cmd_hash, cmd_result FROM usage
+			WHERE (tenant_id, call_id, leg) IN (VALUES `, 3, n, `) AND length(cmd_hash) > 0`)
 	}
 	return t
 }()
@@ -632,8 +689,10 @@ type Batch struct {
 	Mutations []*Mutation
 	stmts     []stmt
 	nAccounts int // the first statements update the accounts,
-	lastCmd   int // up to this one they insert the command records
+	lastCmd   int // up to this one they insert the command records,
+	lastUsage int // up to this one the usage rows
 	nCmds     int64
+	nUsage    int64
 }
 
 // Prepare builds the statements that write ms, reading each mutation's State as it is now:
@@ -641,6 +700,12 @@ type Batch struct {
 // the batch is written.
 func Prepare(ms []*Mutation) (*Batch, error) {
 	var accounts, lots, res, closed, entries, cmds []any
+	nUsage := 0
+	for _, m := range ms {
+		nUsage += len(m.Usage)
+	}
+	usage := make([]any, 0, usageCols*nUsage)
+	refs := map[rating.Ref]string{}
 	for _, m := range ms {
 		a := m.Account
 		id := a.Tenant
@@ -653,7 +718,7 @@ func Prepare(ms []*Mutation) (*Batch, error) {
 		}
 		for _, r := range m.Reservations {
 			if m.State != nil && m.State.Calls[r.ID] != nil {
-				continue // held in the call's row (chargingStmts)
+				continue // held in the call's row (chargingRows)
 			}
 			res = append(res, id, r.ID, int64(r.Amount), r.CreatedAt.UnixNano(), r.ExpiresAt.UnixNano())
 		}
@@ -667,36 +732,45 @@ func Prepare(ms []*Mutation) (*Batch, error) {
 		for _, c := range m.Commands {
 			cmds = append(cmds, id, c.Key, c.Kind, c.Hash, string(c.Result), c.At.UnixNano())
 		}
+		if m.State != nil {
+			usage = usageArgs(usage, m, refs)
+		}
 	}
 	// The account updates go first: each applies only at the version it was loaded at,
 	// so their row count tells whether another writer got there first. The command keys
-	// come next, so that a replayed key is found before any other row of it collides.
+	// come next, so that a replayed key is found before any other row of it collides: the
+	// commands rows, then the usage rows (which keep the records of call keys).
 	stmts := chunked(nil, updateAccounts, 12, accounts)
 	nAccounts := len(stmts)
 	stmts = chunked(stmts, insertCommands, 6, cmds)
 	lastCmd := len(stmts) - 1
+	stmts = chunked(stmts, insertUsage, usageCols, usage)
+	lastUsage := len(stmts) - 1
 	stmts = chunked(stmts, upsertLots, 9, lots)
 	stmts = chunked(stmts, deleteReservations, 2, closed)
 	stmts = chunked(stmts, upsertReservations, 5, res)
 	stmts = chunked(stmts, insertEntries, 10, entries)
+	var rows chargingRows
 	for _, m := range ms {
 		if m.State == nil {
 			continue
 		}
 		stmts = directoryStmts(stmts, m.Account.Tenant, &m.Dir, m.State.Dir)
 		var err error
-		if stmts, err = chargingStmts(stmts, m); err != nil {
+		if stmts, err = rows.add(stmts, m); err != nil {
 			return nil, err
 		}
 	}
-	return &Batch{Mutations: ms, stmts: stmts, nAccounts: nAccounts, lastCmd: lastCmd, nCmds: int64(len(cmds) / 6)}, nil
+	stmts = rows.stmts(stmts)
+	return &Batch{Mutations: ms, stmts: stmts, nAccounts: nAccounts, lastCmd: lastCmd, lastUsage: lastUsage,
+		nCmds: int64(len(cmds) / 6), nUsage: int64(len(usage) / usageCols)}, nil
 }
 
 // Write runs the statements of b; ErrConflict when any account version moved, ErrKeyExists
 // when a command key is already stored.
 func (t *sqlTx) Write(ctx context.Context, b *Batch) error {
-	var updated, inserted int64
-	nAccounts, lastCmd := b.nAccounts, b.lastCmd
+	var updated, inserted, booked int64
+	nAccounts, lastCmd, lastUsage := b.nAccounts, b.lastCmd, b.lastUsage
 	return execAll(ctx, t.q, b.stmts, func(i int, n int64) error {
 		switch {
 		case i < nAccounts:
@@ -710,6 +784,11 @@ func (t *sqlTx) Write(ctx context.Context, b *Batch) error {
 			inserted += n
 			if i == lastCmd && inserted != b.nCmds {
 				return fmt.Errorf("%d command keys: %w", b.nCmds-inserted, ErrKeyExists)
+			}
+		case i <= lastUsage:
+			booked += n
+			if i == lastUsage && booked != b.nUsage {
+				return fmt.Errorf("%d calls already have a usage row: %w", b.nUsage-booked, ErrKeyExists)
 			}
 		}
 		return nil

@@ -40,8 +40,12 @@ type CommandRecord struct {
 	Key    string
 	Kind   string
 	Hash   []byte
-	Result []byte // JSON of the result returned to the first caller
+	Result []byte // the result returned to the first caller, in the writer's form
 	At     time.Time
+	// Usage: the key names one call (tenant.CallOfKey) and the record is kept in that
+	// call's usage row, not in the commands table (migration 00011); such a record is
+	// written through Mutation.UsageRecords.
+	Usage bool
 }
 
 // Key is an idempotency key; keys are scoped to a tenant.
@@ -61,17 +65,21 @@ type Mutation struct {
 
 	// The rest of the tenant's state, when the writer runs whole tenants (State set):
 	// summary rows of what changed are written as State has them now, the lists appended.
-	State       *tenant.State
-	Dir         directory.Changes
-	Pools       []tenant.PoolRef
-	Spend       []tenant.SpendRef
-	Calls       []string // opened, changed or closed
-	Usage       []charging.UsageRow
-	BlockEvents []charging.BlockEvent
-	Refusals    []tenant.Refusal
-	Recharge    bool // State.Recharge changed
-	Outbox      []tenant.OutboxItem
-	Receipts    []tenant.Receipt
+	State *tenant.State
+	Dir   directory.Changes
+	Pools []tenant.PoolRef
+	Spend []tenant.SpendRef
+	Calls []string // opened, changed or closed
+	Usage []charging.UsageRow
+	// UsageRecords[i], when its Hash is set, is the record kept in Usage[i]; it may be
+	// shorter than Usage. A row with DurationSeconds 0 is there only for its record (a call
+	// released, or ended after zero seconds): no report lists it.
+	UsageRecords []CommandRecord
+	BlockEvents  []charging.BlockEvent
+	Refusals     []tenant.Refusal
+	Recharge     bool // State.Recharge changed
+	Outbox       []tenant.OutboxItem
+	Receipts     []tenant.Receipt
 }
 
 // Tx is the writer's view of one transaction.

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/commcredits/commcredits/internal/charging"
@@ -306,6 +307,22 @@ func (Authorize) StateKeyed() {}
 
 // CallKey is how a call is known in the state and in the ledger.
 func CallKey(callID, leg string) string { return callID + "/" + leg }
+
+// CallOfKey returns the call id and leg of an idempotency key "call:<call id>/<leg>" in which
+// neither holds a "/". Only such a key names one call: "call:a/b/c" is the key of both call
+// a/b leg c and call a leg b/c. Storage keeps the record of a call ended with a usage row in
+// that row when its key names one call.
+func CallOfKey(key string) (callID, leg string, ok bool) {
+	k, ok := strings.CutPrefix(key, "call:")
+	if !ok {
+		return "", "", false
+	}
+	callID, leg, ok = strings.Cut(k, "/")
+	if !ok || strings.Contains(leg, "/") {
+		return "", "", false
+	}
+	return callID, leg, true
+}
 
 // Result is what a command answers. Only the part for the command's kind is set.
 type Result struct {

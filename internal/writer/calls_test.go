@@ -38,15 +38,21 @@ func callEnv(t testing.TB) *tenant.Env {
 func callTenant(t *testing.T, s store.Store, w *writer.Writer, funds money.Amount) {
 	t.Helper()
 	tenants(t, s, 1)
+	callUsers(t, w, "tenant-000", funds)
+}
+
+// callUsers gives tenant id the users of callTenant and funds.
+func callUsers(t *testing.T, w *writer.Writer, id string, funds money.Amount) {
+	t.Helper()
 	for i, u := range []directory.User{
 		{ID: "alice", DisplayName: "Alice", Kind: directory.KindUser, UsageLocation: "GB", Licences: []string{"MCOEV", "MCOPSTN_PAYG", "MCOPSTNPP"}},
 		{ID: "bob", DisplayName: "Bob", Kind: directory.KindUser, UsageLocation: "US", Licences: []string{"MCOEV", "MCOPSTN1", "MCOPSTNPP"}},
 	} {
-		if _, err := w.Submit(ctx, "tenant-000", fmt.Sprint("user-", i), directory.PutUser{User: u}); err != nil {
+		if _, err := w.Submit(ctx, id, fmt.Sprint("user-", i), directory.PutUser{User: u}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := w.Submit(ctx, "tenant-000", "fund", ledger.Fund{Amount: funds, Source: "purchase"}); err != nil {
+	if _, err := w.Submit(ctx, id, "fund", ledger.Fund{Amount: funds, Source: "purchase"}); err != nil {
 		t.Fatal(err)
 	}
 }

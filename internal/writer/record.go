@@ -2,10 +2,13 @@ package writer
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 
 	"github.com/commcredits/commcredits/internal/charging"
 	"github.com/commcredits/commcredits/internal/money"
+	"github.com/commcredits/commcredits/internal/tenant"
 )
 
 // A command record's result is written once per command and read only on a replay. The
@@ -13,7 +16,9 @@ import (
 // form: the full JSON of a priced CDR was ~810 bytes, most of it zero values, and the
 // commands table was the largest share of the pages a CDR import writes. Every other result
 // is kept as the JSON of Result.Record(); records written before the compact form existed
-// are read as that JSON.
+// are read as that JSON. Since migration 00011 the records of keys that name one call are
+// kept in usage rows, in a binary form (below); the compact JSON remains for the call keys
+// that name two calls and for the records that migration moved.
 
 // compactMark opens every compact record; the JSON of a Result never starts with it.
 var compactMark = []byte(`{"v":1`)
@@ -94,4 +99,128 @@ func decodeRecord(b []byte) (Result, error) {
 			CDR: charging.CDR{Tenant: c.Tenant, CallID: c.CallID, Leg: c.Leg}}
 	}
 	return r, nil
+}
+
+// The record of a key that names a call (tenant.CallOfKey) is kept in the call's usage row
+// (store.CommandRecord.Usage), which already has the record's identity: tenant, call id and
+// leg. Such a record is written with every booked CDR, so its result has a binary form:
+// what the compact JSON keeps, without JSON. A result the binary form does not cover (a
+// command that is not a call's end but was sent under such a key) is kept as encodeRecord's
+// JSON, which opens with '{'.
+
+const usageRecordV1 = 1
+
+const (
+	usageSettle = 1 << iota // the result is a settlement
+	usagePriced             // the result is a priced CDR
+	usageFee
+	usageFree
+	usageTenant // the CDR's tenant differs from the row's and follows
+)
+
+// usageRecordable reports whether res is kept whole by the binary form.
+func usageRecordable(res *Result) bool {
+	return res.Ledger == nil && res.Authorization == nil && res.Extension == nil && !res.Replayed &&
+		(res.Settlement == nil || res.Priced == nil)
+}
+
+// usageRecord returns what a usage row keeps of res, a result for tenantID.
+func usageRecord(tenantID string, res *Result) ([]byte, error) {
+	if !usageRecordable(res) {
+		return encodeRecord(*res)
+	}
+	return encodeUsageRecord(nil, tenantID, res), nil
+}
+
+// encodeUsageRecord appends the binary record of res, a result for tenantID, to dst;
+// usageRecordable(res) must hold.
+func encodeUsageRecord(dst []byte, tenantID string, res *Result) []byte {
+	var flags byte
+	st := res.Settlement
+	if st != nil {
+		flags |= usageSettle
+	}
+	if p := res.Priced; p != nil {
+		st = &p.Settlement
+		flags |= usagePriced
+		if p.FreeCall {
+			flags |= usageFree
+		}
+		if p.CDR.Tenant != tenantID {
+			flags |= usageTenant
+		}
+	}
+	if st == nil {
+		st = &charging.Settlement{}
+	}
+	if st.Fee {
+		flags |= usageFee
+	}
+	dst = append(dst, usageRecordV1, flags)
+	for _, v := range [...]int64{int64(res.Balance), int64(res.Available), st.PoolSeconds, st.CreditSeconds, st.Uncovered,
+		int64(st.Charge), int64(st.Release)} {
+		dst = binary.AppendVarint(dst, v)
+	}
+	if p := res.Priced; p != nil {
+		dst = appendString(dst, string(p.Review))
+		if flags&usageTenant != 0 {
+			dst = appendString(dst, p.CDR.Tenant)
+		}
+	}
+	return dst
+}
+
+func appendString(dst []byte, s string) []byte {
+	return append(binary.AppendUvarint(dst, uint64(len(s))), s...)
+}
+
+var errUsageRecord = errors.New("malformed usage record")
+
+// decodeUsageRecord reads what usageRecord wrote for key ("call:<call id>/<leg>") of
+// tenantID: the result as decodeRecord(encodeRecord(res)) has it.
+func decodeUsageRecord(b []byte, tenantID, key string) (Result, error) {
+	var r Result
+	if len(b) > 0 && b[0] == '{' {
+		return decodeRecord(b)
+	}
+	if len(b) < 2 || b[0] != usageRecordV1 || b[1]&(usageSettle|usagePriced) == usageSettle|usagePriced {
+		return r, errUsageRecord
+	}
+	flags, b := b[1], b[2:]
+	var v [7]int64
+	for i := range v {
+		var n int
+		if v[i], n = binary.Varint(b); n <= 0 {
+			return r, errUsageRecord
+		}
+		b = b[n:]
+	}
+	r.Balance, r.Available = money.Amount(v[0]), money.Amount(v[1])
+	st := charging.Settlement{PoolSeconds: v[2], CreditSeconds: v[3], Uncovered: v[4], Fee: flags&usageFee != 0,
+		Charge: money.Amount(v[5]), Release: money.Amount(v[6])}
+	switch {
+	case flags&usageSettle != 0:
+		r.Settlement = &st
+	case flags&usagePriced != 0:
+		review, b, ok := readString(b)
+		cdrTenant := tenantID
+		if ok && flags&usageTenant != 0 {
+			cdrTenant, _, ok = readString(b)
+		}
+		callID, leg, split := tenant.CallOfKey(key)
+		if !ok || !split {
+			return r, errUsageRecord
+		}
+		r.Priced = &charging.Priced{Settlement: st, FreeCall: flags&usageFree != 0, Review: charging.Reason(review),
+			CDR: charging.CDR{Tenant: cdrTenant, CallID: callID, Leg: leg}}
+	}
+	return r, nil
+}
+
+func readString(b []byte) (string, []byte, bool) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || uint64(len(b)-k) < n {
+		return "", nil, false
+	}
+	return string(b[k : k+int(n)]), b[k+int(n):], true
 }

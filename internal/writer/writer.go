@@ -24,6 +24,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/commcredits/commcredits/internal/charging"
 	"github.com/commcredits/commcredits/internal/ledger"
 	"github.com/commcredits/commcredits/internal/plans"
 	"github.com/commcredits/commcredits/internal/rating"
@@ -509,7 +510,7 @@ func (b *builder) add(r *request, c *cached, now time.Time) error {
 			rec, ok = b.prev[k]
 		}
 		if ok {
-			r.res, r.err = replay(rec, r.hash)
+			r.res, r.err = replay(r.tenant, rec, r.hash)
 			return nil
 		}
 	}
@@ -517,12 +518,20 @@ func (b *builder) add(r *request, c *cached, now time.Time) error {
 	m.add(&eff)
 	r.res, r.err = res, err
 	if err == nil && r.key != "" {
-		body, err := encodeRecord(res)
-		if err != nil {
-			return fmt.Errorf("result of %q: %w", r.key, err)
+		rec := store.CommandRecord{Key: r.key, Kind: r.cmd.Name(), Hash: r.hash, At: now}
+		if callID, leg, ok := tenant.CallOfKey(r.key); ok {
+			// The key names a call: its usage row is the record (migration 00011).
+			if rec.Result, err = usageRecord(r.tenant, &res); err != nil {
+				return fmt.Errorf("result of %q: %w", r.key, err)
+			}
+			rec.Usage = true
+			m.keepInUsage(rec, callID, leg, eff.Usage)
+		} else {
+			if rec.Result, err = encodeRecord(res); err != nil {
+				return fmt.Errorf("result of %q: %w", r.key, err)
+			}
+			m.m.Commands = append(m.m.Commands, rec)
 		}
-		rec := store.CommandRecord{Key: r.key, Kind: r.cmd.Name(), Hash: r.hash, Result: body, At: now}
-		m.m.Commands = append(m.m.Commands, rec)
 		b.records[store.Key{Tenant: r.tenant, Key: r.key}] = rec // a second use of the key is a replay
 	}
 	return nil
@@ -614,20 +623,50 @@ func replayRefused(ctx context.Context, tx store.Tx, batch []*request) error {
 	}
 	for _, r := range batch {
 		if rec, ok := records[store.Key{Tenant: r.tenant, Key: r.key}]; ok && r.err != nil {
-			r.res, r.err = replay(rec, r.hash)
+			r.res, r.err = replay(r.tenant, rec, r.hash)
 		}
 	}
 	return nil
 }
 
-func replay(rec store.CommandRecord, hash []byte) (Result, error) {
+func replay(tenantID string, rec store.CommandRecord, hash []byte) (Result, error) {
 	if string(rec.Hash) != string(hash) {
 		return Result{}, fmt.Errorf("%w: key %q was used for %s", ErrIdempotencyMismatch, rec.Key, rec.Kind)
 	}
-	r, err := decodeRecord(rec.Result)
+	var r Result
+	var err error
+	if rec.Usage {
+		r, err = decodeUsageRecord(rec.Result, tenantID, rec.Key)
+	} else {
+		r, err = decodeRecord(rec.Result)
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("stored result of %q: %w", rec.Key, err)
 	}
 	r.Replayed = true
 	return r, nil
+}
+
+// keepInUsage keeps rec, the record of a key that names the call callID/leg, in that call's
+// usage row: the row the command just wrote (usage, the last rows of m's), or a row of zero
+// seconds of its own when it wrote none (a release, a call of zero seconds).
+func (m *mutation) keepInUsage(rec store.CommandRecord, callID, leg string, usage []charging.UsageRow) {
+	mm := &m.m
+	i := len(mm.Usage) - len(usage)
+	for ; i < len(mm.Usage); i++ {
+		if u := &mm.Usage[i]; u.CallID == callID && u.Leg == leg {
+			break
+		}
+	}
+	if i == len(mm.Usage) {
+		mm.Usage = append(mm.Usage, charging.UsageRow{CallID: callID, Leg: leg})
+	}
+	for len(mm.UsageRecords) < i {
+		mm.UsageRecords = append(mm.UsageRecords, store.CommandRecord{})
+	}
+	if i < len(mm.UsageRecords) {
+		mm.UsageRecords[i] = rec
+	} else {
+		mm.UsageRecords = append(mm.UsageRecords, rec)
+	}
 }

@@ -22,6 +22,7 @@ import (
 // Op is one unit of work, done on client against base (for example one request, or the
 // three requests of a call). client is the worker's own, with one keep-alive connection.
 // i numbers the operations of a run from 0; worker is the worker (0 … Conns−1). A returned error counts the operation as failed.
+// Requests must be sent with ctx: its end (the run's time bound) is their timeout.
 type Op func(ctx context.Context, client *http.Client, base string, worker int, i int64) error
 
 // Config bounds a run.
@@ -105,7 +106,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			DisableCompression:  true,
 		}
 		defer tr.CloseIdleConnections()
-		clients[w] = &http.Client{Transport: tr, Timeout: 30 * time.Second}
+		// No Client.Timeout: it arms a timer and a context for every request, client work
+		// the target's figure would pay for. ops send their requests with ctx, which the
+		// run's time bound ends.
+		clients[w] = &http.Client{Transport: tr}
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, cfg.Time)
