@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -231,8 +232,31 @@ func (p pgQ) query(ctx context.Context, q string, args ...any) (rows, error) {
 	return p.q.Query(ctx, rebind(q), args...)
 }
 
+// rebound caches rebind's answers: the write path runs the same few hundred statement
+// texts (the batch statements are up to 256 rows long) in every batch.
+var (
+	rebound  sync.Map // ? text → $n text
+	nRebound atomic.Int64
+)
+
+// maxRebound bounds the cache, should some caller build texts with values in them.
+const maxRebound = 4096
+
 // rebind turns ? placeholders into PostgreSQL's $1, $2, ... (no literal in our SQL holds ?).
 func rebind(q string) string {
+	if r, ok := rebound.Load(q); ok {
+		return r.(string)
+	}
+	r := rebindText(q)
+	if nRebound.Load() < maxRebound {
+		if _, loaded := rebound.LoadOrStore(q, r); !loaded {
+			nRebound.Add(1)
+		}
+	}
+	return r
+}
+
+func rebindText(q string) string {
 	n := strings.Count(q, "?")
 	if n == 0 {
 		return q
