@@ -121,8 +121,12 @@ func WithReadConns(n int) Option { return func(o *options) { o.readConns = n } }
 // WithBusyTimeout sets the SQLite busy timeout (default 5s).
 func WithBusyTimeout(d time.Duration) Option { return func(o *options) { o.busyTimeout = d } }
 
-// WithPostgresMaxConns sets pgxpool's MaxConns (default: pgxpool's default,
-// or pool_max_conns from the DSN).
+// DefaultPostgresConns is the PostgreSQL pool's size when neither the DSN (pool_max_conns)
+// nor WithPostgresMaxConns gives one.
+const DefaultPostgresConns = 16
+
+// WithPostgresMaxConns sets pgxpool's MaxConns (default: pool_max_conns from the DSN, else
+// DefaultPostgresConns).
 func WithPostgresMaxConns(n int32) Option { return func(o *options) { o.pgMaxConns = n } }
 
 // WithPostgresConfig lets the caller adjust the pgxpool configuration
@@ -335,8 +339,13 @@ func openPostgres(ctx context.Context, dsn string, o options) (*DB, error) {
 		// every pool dial wait for the caller's context only.
 		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
 	}
-	if o.pgMaxConns > 0 {
+	switch {
+	case o.pgMaxConns > 0:
 		cfg.MaxConns = o.pgMaxConns
+	case !strings.Contains(dsn, "pool_max_conns"):
+		// pgxpool's default (4 on a small machine) would leave the writer's shards waiting
+		// for connections the readers and jobs hold.
+		cfg.MaxConns = max(cfg.MaxConns, DefaultPostgresConns)
 	}
 	if o.pgConfigHook != nil {
 		o.pgConfigHook(cfg)

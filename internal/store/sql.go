@@ -302,9 +302,41 @@ func (s *SQL) DB() *db.DB { return s.d }
 func (s *SQL) Ping(ctx context.Context) error { return s.d.Ping(ctx) }
 func (s *SQL) Close() error                   { return s.d.Close() }
 
+// PostgresShards is how many writer shards WriteShards asks for on PostgreSQL.
+const PostgresShards = 4
+
+// WriteShards is how many write transactions the writer should commit at once: 1 on SQLite,
+// which has one write connection; on PostgreSQL PostgresShards, fewer when the pool is small
+// (each shard holds a connection while it commits; half the pool stays for reads and jobs).
+func (s *SQL) WriteShards() int {
+	if s.d.Kind() != db.Postgres {
+		return 1
+	}
+	return max(1, min(PostgresShards, int(s.d.Pool().Config().MaxConns)/2))
+}
+
+type batchKey struct{}
+
+// BatchContext marks ctx as the writer's batch: WriteTx runs it at REPEATABLE READ instead
+// of SERIALIZABLE on PostgreSQL. A batch reads and writes the rows of hundreds of tenants;
+// PostgreSQL turns that many predicate locks into locks on whole tables, so two batches of
+// different tenants always seemed to conflict: with 4 writer shards 454 of 1,300 batches
+// of a CDR import were rolled back and run again, and it ran at a third of one shard's speed.
+// A batch needs no more than REPEATABLE READ: it changes a tenant only together with that
+// tenant's account row, updated only at the version the batch read (Save checks the row
+// count); a concurrent update of that row fails the batch with 40001, retried like a
+// version mismatch. Every other transaction stays SERIALIZABLE.
+func BatchContext(ctx context.Context) context.Context {
+	return context.WithValue(ctx, batchKey{}, true)
+}
+
 func (s *SQL) WriteTx(ctx context.Context, fn func(Tx) error) error {
 	if s.d.Kind() == db.Postgres {
-		tx, err := s.d.Pool().BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
+		iso := pgx.Serializable
+		if ctx.Value(batchKey{}) != nil {
+			iso = pgx.RepeatableRead
+		}
+		tx, err := s.d.Pool().BeginTx(ctx, pgx.TxOptions{IsoLevel: iso})
 		if err != nil {
 			return err
 		}

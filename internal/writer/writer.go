@@ -45,7 +45,7 @@ func (SystemClock) Now() time.Time { return time.Now().UTC() }
 
 // Config tunes the writer. Zero values take the defaults.
 type Config struct {
-	Shards      int         // independent committers; 1 for SQLite (one write connection)
+	Shards      int         // independent committers; default the store's WriteShards (1 on SQLite)
 	MaxBatch    int         // commands per transaction, default 1000
 	MaxAttempts int         // per batch on conflicts and serialization failures, default 30
 	Env         *tenant.Env // catalog, rate cards, ledger and call settings
@@ -116,6 +116,9 @@ type shard struct {
 func New(st store.Store, clock Clock, cfg Config) *Writer {
 	if cfg.Shards <= 0 {
 		cfg.Shards = 1
+		if s, ok := st.(interface{ WriteShards() int }); ok {
+			cfg.Shards = max(1, s.WriteShards())
+		}
 	}
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 1000
@@ -369,7 +372,7 @@ func (sh *shard) run() {
 
 func (sh *shard) process(batch []*request) {
 	w := sh.w
-	ctx := context.Background() // the batch outlives any one caller's context
+	ctx := store.BatchContext(context.Background()) // the batch outlives any one caller's context
 	start := time.Now()
 	var err error
 	lookup := false // keys are almost always new: the insert itself detects the others
