@@ -107,6 +107,7 @@ func chargingStmts(stmts []stmt, m *Mutation) ([]stmt, error) {
 		}
 		calls = append(calls, id, key, body, c.ExpiresAt.UnixNano(), amt, created, expires)
 	}
+	usage = make([]any, 0, 24*len(m.Usage)) // the largest list of a CDR import: no regrowth
 	for _, u := range m.Usage {
 		intl := int64(0)
 		if u.International {
