@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/commcredits/commcredits/internal/charging"
@@ -171,7 +172,12 @@ func cardRef(r rating.Ref) string {
 	if r.Service == "" {
 		return ""
 	}
-	return fmt.Sprintf("%s/%s/v%d#%d", r.Service, r.Currency, r.Version, r.Row)
+	// Appended by hand: one allocation per usage row instead of fmt's four.
+	b := make([]byte, 0, len(r.Service)+len(r.Currency)+24)
+	b = append(append(append(b, r.Service...), '/'), r.Currency...)
+	b = strconv.AppendInt(append(b, "/v"...), int64(r.Version), 10)
+	b = strconv.AppendInt(append(b, '#'), int64(r.Row), 10)
+	return string(b)
 }
 
 func dedupe[T comparable](xs []T) []T {

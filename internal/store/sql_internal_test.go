@@ -1,6 +1,10 @@
 package store
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/commcredits/commcredits/internal/rating"
+)
 
 func TestRebind(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
@@ -17,5 +21,20 @@ func TestRebind(t *testing.T) {
 	q := batchText(insertEntries, 256)
 	if a := testing.AllocsPerRun(10, func() { rebind(q) }); a != 0 {
 		t.Fatalf("a cached rebind allocates %v times", a)
+	}
+}
+
+func TestCardRef(t *testing.T) {
+	for _, tc := range []struct {
+		ref  rating.Ref
+		want string
+	}{
+		{rating.Ref{}, ""},
+		{rating.Ref{Service: rating.Outbound, Currency: "USD", Version: 3, Row: 12}, "outbound/USD/v3#12"},
+		{rating.Ref{Service: rating.TollFree, Currency: "EUR", Version: 1, Row: 0}, "toll_free/EUR/v1#0"},
+	} {
+		if got := cardRef(tc.ref); got != tc.want {
+			t.Fatalf("cardRef(%+v) = %q, want %q", tc.ref, got, tc.want)
+		}
 	}
 }
