@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -33,7 +34,7 @@ func (r *rateCardFlags) Set(s string) error { *r = append(*r, s); return nil }
 // duplicate or a free call; 1 when any line was rejected or the import stopped; 2 on usage.
 func cmdCDR(ctx context.Context, args []string, stdout, stderr io.Writer, h hooks) int {
 	if len(args) == 0 || args[0] != "import" {
-		fmt.Fprintln(stderr, "usage: commcredits cdr import FILE [--db DSN] [--checkpoint FILE] [--resume] [--in-flight N] [--json] [--ratecard service:currency:path]...\n       commcredits cdr import FILE --url URL --key KEY --tenant T [--json]")
+		fmt.Fprintln(stderr, "usage: commcredits cdr import FILE [--db DSN] [--checkpoint FILE] [--resume] [--in-flight N] [--memory-limit MIB] [--json] [--ratecard service:currency:path]...\n       commcredits cdr import FILE --url URL --key KEY --tenant T [--json]")
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 			return exitOK
 		}
@@ -44,6 +45,7 @@ func cmdCDR(ctx context.Context, args []string, stdout, stderr io.Writer, h hook
 	checkpoint := fs.String("checkpoint", "", "checkpoint file: rewritten every second with the offset every record before which is booked")
 	resume := fs.Bool("resume", false, "start from the --checkpoint file's offset (a missing file starts from the beginning)")
 	inFlight := fs.Int("in-flight", ingest.DefaultInFlight, "CDRs waiting on the writer at once")
+	memLimit := fs.Int("memory-limit", defaultImportMemoryMB, "soft limit of the Go heap in MiB while importing (0: none; the GOMEMLIMIT environment variable wins)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	var cards rateCardFlags
 	fs.Var(&cards, "ratecard", "rate card `service:currency:path.csv` (service outbound, dial_out or toll_free); repeatable")
@@ -111,7 +113,7 @@ func cmdCDR(ctx context.Context, args []string, stdout, stderr io.Writer, h hook
 	if remote {
 		explicit := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
-		for _, f := range []string{"checkpoint", "resume", "in-flight", "ratecard"} {
+		for _, f := range []string{"checkpoint", "resume", "in-flight", "ratecard", "memory-limit"} {
 			if explicit[f] {
 				fmt.Fprintf(stderr, "commcredits cdr import: --%s works with --db only (the server prices with its stored cards and imports the file in one request)\n", f)
 				return exitUsage
@@ -149,6 +151,7 @@ func cmdCDR(ctx context.Context, args []string, stdout, stderr io.Writer, h hook
 		return fail("%v", err)
 	}
 	defer f.Close()
+	limitImportMemory(*memLimit)
 
 	openCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	d, err := db.Open(openCtx, *dsn, db.WithMigrate())
@@ -285,5 +288,22 @@ func printReport(w io.Writer, r *ingest.Report) {
 		if r.ErrorsOmitted > 0 {
 			fmt.Fprintf(w, "… and %d more\n", r.ErrorsOmitted)
 		}
+	}
+}
+
+// defaultImportMemoryMB is cdr import's --memory-limit. An import's live heap is the rate
+// cards, the tenants it books for and the CDRs in flight (~80 MB for bench's workload of
+// 1,000 tenants and a 100,000-prefix card); left alone, Go lets the heap grow to twice that
+// before collecting. With the limit it collects earlier once the heap nears it: bench's P4
+// child peaked at 267 instead of 329 MB RSS after 200,000 CDRs. At 128 MiB the collector
+// ran all the time (29 % of the CPU, three times slower). A limit below what is live (many
+// more tenants) costs CPU, not correctness.
+const defaultImportMemoryMB = 160
+
+// limitImportMemory sets the Go heap's soft limit to mb MiB, unless mb is 0 or GOMEMLIMIT
+// is set (the operator's choice wins).
+func limitImportMemory(mb int) {
+	if mb > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(mb) << 20)
 	}
 }

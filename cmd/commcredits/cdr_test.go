@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +116,28 @@ func TestCDRImportCommand(t *testing.T) {
 	} {
 		if code := runWith(ctx, args, &out, &errOut, hooks{getenv: noEnv}); code != exitUsage {
 			t.Errorf("%q: exit %d, want 2", args, code)
+		}
+	}
+}
+
+func TestLimitImportMemory(t *testing.T) {
+	old := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(old)
+	for _, tc := range []struct {
+		env  string
+		mb   int
+		want int64
+	}{
+		{"", 160, 160 << 20},
+		{"", 0, 1 << 40},       // none: what was set before stays
+		{"1GiB", 160, 1 << 40}, // the operator's GOMEMLIMIT wins
+		{"", -5, 1 << 40},
+	} {
+		debug.SetMemoryLimit(1 << 40)
+		t.Setenv("GOMEMLIMIT", tc.env)
+		limitImportMemory(tc.mb)
+		if got := debug.SetMemoryLimit(-1); got != tc.want {
+			t.Fatalf("GOMEMLIMIT=%q, --memory-limit %d: limit %d, want %d", tc.env, tc.mb, got, tc.want)
 		}
 	}
 }

@@ -109,6 +109,7 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, h hoo
 	}
 	switch cmd {
 	case benchChild:
+		limitImportMemory(defaultImportMemoryMB) // P4 books as cdr import does, with its defaults
 		return bench.ChildMain(ctx, rest, os.Stdin, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "commcredits %s\n", versionString())

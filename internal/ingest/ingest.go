@@ -29,7 +29,9 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultInFlight        = 2048
+	// DefaultInFlight is twice writer.DefaultMaxBulkBatch: the writer fills its next batch
+	// while one commits.
+	DefaultInFlight        = 2 * writer.DefaultMaxBulkBatch
 	DefaultProgressEvery   = 500 * time.Millisecond
 	DefaultCheckpointEvery = time.Second
 	// MaxListed is how many rejected lines and how many review lines a report lists; the
@@ -39,8 +41,8 @@ const (
 
 // Options tune an import. Zero values take the defaults.
 type Options struct {
-	// InFlight is how many CDRs may wait on the writer at once (default 2048). It also
-	// bounds how far reading runs ahead of the oldest unacknowledged record.
+	// InFlight is how many CDRs may wait on the writer at once (default DefaultInFlight).
+	// It also bounds how far reading runs ahead of the oldest unacknowledged record.
 	InFlight int
 	// Size is the source's size in bytes for progress; 0: the size of an *os.File source,
 	// else unknown.

@@ -268,13 +268,17 @@ func TestResume(t *testing.T) {
 			if err != nil || !second.Complete || !second.Resumed || second.Start != c.Offset || second.End != int64(len(data)) {
 				t.Fatalf("resumed: %+v %v", second, err)
 			}
-			// Every line is accounted for once between the runs, except those in flight at the
-			// cancel: committed, not acknowledged, sent again and found duplicate.
-			if first.Lines+second.Lines != 4002 {
-				t.Fatalf("lines %d + %d, want 4002", first.Lines, second.Lines)
+			// Every line is accounted for between the runs. Two kinds are sent again and found
+			// duplicate: those in flight at the cancel (committed, not acknowledged), and those
+			// the first run acknowledged past its checkpoint (the writer's shards commit out of
+			// order on PostgreSQL): the latter are counted in both reports.
+			over := first.Lines + second.Lines - 4002
+			if over < 0 || over > second.Duplicates {
+				t.Fatalf("lines %d + %d with %d duplicates, want 4002", first.Lines, second.Lines, second.Duplicates)
 			}
-			if first.Booked+first.FreeCalls+second.Booked+second.FreeCalls+second.Duplicates != 4000 {
-				t.Fatalf("booked %d+%d, free %d+%d, duplicates %d", first.Booked, second.Booked, first.FreeCalls, second.FreeCalls, second.Duplicates)
+			if first.Booked+first.FreeCalls+second.Booked+second.FreeCalls+second.Duplicates-over != 4000 {
+				t.Fatalf("booked %d+%d, free %d+%d, duplicates %d, %d lines past the checkpoint", first.Booked, second.Booked,
+					first.FreeCalls, second.FreeCalls, second.Duplicates, over)
 			}
 			var rejected []int
 			for _, e := range append(first.Errors, second.Errors...) {

@@ -37,7 +37,7 @@ type flight struct {
 
 func (sh *shard) run() {
 	defer sh.w.wg.Done()
-	max := sh.w.cfg.MaxBatch
+	cfg := &sh.w.cfg
 	var (
 		inFlight *flight
 		open     *builder // the batch being applied
@@ -61,15 +61,20 @@ func (sh *shard) run() {
 				prev = inFlight.b.records
 			}
 			open = sh.newBuilder(prev)
+			open.limit = cfg.MaxBatch
+			if r.group != nil {
+				open.limit = cfg.MaxBulkBatch
+			}
 		}
 		open.batch = append(open.batch, r)
+		open.limit = limitAfter(open.limit, r, len(open.batch), cfg)
 		err := protect(func() error { return open.add(r, c, sh.w.clock.Now().UTC()) })
 		if err != nil {
 			open.err = err
 		}
 	}
 	accepting := func() bool {
-		return !closed && held == nil && (open == nil || len(open.batch) < max && open.err == nil && open.epoch == sh.epoch)
+		return !closed && held == nil && (open == nil || len(open.batch) < open.limit && open.err == nil && open.epoch == sh.epoch)
 	}
 	for {
 		if inFlight != nil {
@@ -126,10 +131,15 @@ func (sh *shard) run() {
 				open = nil
 			}
 		case held != nil:
-			batch := append(make([]*request, 0, max), held)
+			batch := append(make([]*request, 0, cfg.MaxBatch), held)
+			limit := cfg.MaxBatch
+			if held.group != nil {
+				limit = cfg.MaxBulkBatch
+			}
+			limit = limitAfter(limit, held, 1, cfg)
 			held = nil
 		fill:
-			for len(batch) < max {
+			for len(batch) < limit {
 				select {
 				case r, ok := <-sh.ch:
 					if !ok {
@@ -137,6 +147,7 @@ func (sh *shard) run() {
 						break fill
 					}
 					batch = append(batch, r)
+					limit = limitAfter(limit, r, len(batch), cfg)
 				default:
 					break fill
 				}
@@ -149,6 +160,16 @@ func (sh *shard) run() {
 			take(r, ok)
 		}
 	}
+}
+
+// limitAfter is a batch's size limit once r has joined it as its n-th command: bulk
+// submissions (SubmitBatch) may fill MaxBulkBatch, and an interactive command stops the batch
+// growing past MaxBatch, so that its wait stays that of a normal batch.
+func limitAfter(limit int, r *request, n int, cfg *Config) int {
+	if r.group == nil {
+		return min(limit, max(cfg.MaxBatch, n))
+	}
+	return limit
 }
 
 // launch seals b and starts writing it; nil, with b.err set, when b cannot be built.
@@ -169,7 +190,7 @@ func (sh *shard) launch(b *builder) *flight {
 	}
 	go func() {
 		defer close(f.done)
-		ctx := context.Background() // the batch outlives any one caller's context
+		ctx := store.BatchContext(context.Background()) // the batch outlives any one caller's context
 		f.err = protect(func() error {
 			return sh.w.st.WriteTx(ctx, func(tx store.Tx) error {
 				if err := replayRefused(ctx, tx, b.batch); err != nil || sb == nil {

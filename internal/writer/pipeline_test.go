@@ -190,7 +190,7 @@ func TestPipelineRefusedUnderNextBatch(t *testing.T) {
 		g := newGated(s)
 		g.poison = true
 		clock := &countingClock{stepClock: newClock(0)}
-		w := writer.New(g, clock, writer.Config{})
+		w := writer.New(g, clock, writer.Config{Shards: 1})
 		defer w.Close()
 		tenants(t, s, 2)
 		for _, id := range []string{"tenant-000", "tenant-001"} {
@@ -255,7 +255,7 @@ func TestPipelinePanicWhileApplyingAhead(t *testing.T) {
 		clock := &countingClock{stepClock: newClock(0)}
 		env := callEnv(t)
 		env.Cards = bombCards{env.Cards}
-		w := writer.New(g, clock, writer.Config{Env: env})
+		w := writer.New(g, clock, writer.Config{Shards: 1, Env: env}) // both tenants on one shard
 		defer w.Close()
 		callTenant(t, s, w, 1_000_000)
 		if err := s.CreateTenant(ctx, store.Tenant{ID: "tenant-eur", Name: "EUR", Currency: money.MustCurrency("EUR"), CreatedAt: t0}); err != nil {
@@ -317,7 +317,7 @@ func TestPipelineCloseDrainsBoth(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dsn string, s *store.SQL) {
 		g := newGated(s)
 		clock := &countingClock{stepClock: newClock(0)}
-		w := writer.New(g, clock, writer.Config{})
+		w := writer.New(g, clock, writer.Config{Shards: 1})
 		tenants(t, s, 2)
 		for _, id := range []string{"tenant-000", "tenant-001"} {
 			if _, err := w.Submit(ctx, id, "f", ledger.Fund{Amount: 1000, Source: "purchase"}); err != nil {

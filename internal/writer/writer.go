@@ -49,11 +49,21 @@ func (SystemClock) Now() time.Time { return time.Now().UTC() }
 
 // Config tunes the writer. Zero values take the defaults.
 type Config struct {
-	Shards      int         // independent committers; 1 for SQLite (one write connection)
+	Shards      int         // independent committers; default the store's WriteShards (1 on SQLite)
 	MaxBatch    int         // commands per transaction, default 1000
 	MaxAttempts int         // per batch on conflicts and serialization failures, default 30
 	Env         *tenant.Env // catalog, rate cards, ledger and call settings
+
+	// MaxBulkBatch is how many commands sent with SubmitBatch one transaction may take,
+	// default DefaultMaxBulkBatch. Bulk imports gain from big batches (each tenant's rows of
+	// one batch share their table pages, so a commit writes fewer pages per command); an
+	// interactive command that joins a batch stops it growing past MaxBatch, so its wait
+	// stays that of a normal batch.
+	MaxBulkBatch int
 }
+
+// DefaultMaxBulkBatch is Config.MaxBulkBatch's default.
+const DefaultMaxBulkBatch = 8192
 
 // Result is a command's outcome; Replayed is true when the key had been seen and the stored
 // outcome was returned without applying anything.
@@ -111,10 +121,17 @@ type shard struct {
 func New(st store.Store, clock Clock, cfg Config) *Writer {
 	if cfg.Shards <= 0 {
 		cfg.Shards = 1
+		if s, ok := st.(interface{ WriteShards() int }); ok {
+			cfg.Shards = max(1, s.WriteShards())
+		}
 	}
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 1000
 	}
+	if cfg.MaxBulkBatch <= 0 {
+		cfg.MaxBulkBatch = DefaultMaxBulkBatch
+	}
+	cfg.MaxBulkBatch = max(cfg.MaxBulkBatch, cfg.MaxBatch)
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 30
 	}
@@ -136,7 +153,8 @@ func New(st store.Store, clock Clock, cfg Config) *Writer {
 			Help: "Batches run again after a conflict or serialization failure."}),
 	}
 	for range cfg.Shards {
-		sh := &shard{w: w, ch: make(chan *request, 4*cfg.MaxBatch), cache: map[string]*cached{}}
+		// Room for a whole bulk batch: a batch takes only what is waiting when it starts.
+		sh := &shard{w: w, ch: make(chan *request, max(4*cfg.MaxBatch, 2*cfg.MaxBulkBatch)), cache: map[string]*cached{}}
 		w.shards = append(w.shards, sh)
 		w.wg.Add(1)
 		go sh.run()
@@ -376,7 +394,7 @@ func (sh *shard) answer(batch []*request, start time.Time, err error) {
 
 // attempt applies batch and writes it in one transaction, loading the tenants it needs.
 func (sh *shard) attempt(batch []*request, lookup bool) error {
-	ctx := context.Background() // the batch outlives any one caller's context
+	ctx := store.BatchContext(context.Background()) // the batch outlives any one caller's context
 	b := sh.newBuilder(nil)
 	b.batch = batch
 	err := protect(func() error {
@@ -438,6 +456,7 @@ type builder struct {
 	records  map[store.Key]store.CommandRecord // the keys the batch records, or looked up
 	prev     map[store.Key]store.CommandRecord // the keys the batch in flight records
 	now      time.Time
+	limit    int    // how many commands the batch may take (see limitAfter)
 	epoch    uint64 // sh.epoch when the batch began: the states it applies to are still cached
 	err      error  // the batch cannot be built (a panic, a result that does not encode)
 }
