@@ -732,6 +732,29 @@ func batchText(k batchKind, n int) string {
 }
 
 func (t *sqlTx) Save(ctx context.Context, ms []*Mutation) error {
+	b, err := Prepare(ms)
+	if err != nil {
+		return err
+	}
+	return t.Write(ctx, b)
+}
+
+// Batch is the statements that write a set of mutations, built by Prepare.
+type Batch struct {
+	// Mutations are what the batch was built from; their State may have moved on since.
+	Mutations []*Mutation
+	stmts     []stmt
+	nAccounts int // the first statements update the accounts,
+	lastCmd   int // up to this one they insert the command records,
+	lastUsage int // up to this one the usage rows
+	nCmds     int64
+	nUsage    int64
+}
+
+// Prepare builds the statements that write ms, reading each mutation's State as it is now:
+// once it returns, the states may change (the writer applies its next batch to them) while
+// the batch is written.
+func Prepare(ms []*Mutation) (*Batch, error) {
 	// The argument lists are sized up front: growing them by appending copied each about
 	// twice, and they are most of what a batch allocates.
 	var nLots, nRes, nClosed, nEntries, nCmds, nUsage int
@@ -796,29 +819,37 @@ func (t *sqlTx) Save(ctx context.Context, ms []*Mutation) error {
 		stmts = directoryStmts(stmts, m.Account.Tenant, &m.Dir, m.State.Dir)
 		var err error
 		if stmts, err = rows.add(stmts, m); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	stmts = rows.stmts(stmts)
+	return &Batch{Mutations: ms, stmts: stmts, nAccounts: nAccounts, lastCmd: lastCmd, lastUsage: lastUsage,
+		nCmds: int64(len(cmds) / 6), nUsage: int64(len(usage) / usageCols)}, nil
+}
+
+// Write runs the statements of b; ErrConflict when any account version moved, ErrKeyExists
+// when a command key is already stored.
+func (t *sqlTx) Write(ctx context.Context, b *Batch) error {
 	var updated, inserted, booked int64
-	return execAll(ctx, t.q, stmts, func(i int, n int64) error {
+	nAccounts, lastCmd, lastUsage := b.nAccounts, b.lastCmd, b.lastUsage
+	return execAll(ctx, t.q, b.stmts, func(i int, n int64) error {
 		switch {
 		case i < nAccounts:
 			updated += n
-			if i == nAccounts-1 && updated != int64(len(ms)) {
-				return fmt.Errorf("%d of %d accounts moved on: %w", int64(len(ms))-updated, len(ms), ErrConflict)
+			if i == nAccounts-1 && updated != int64(len(b.Mutations)) {
+				return fmt.Errorf("%d of %d accounts moved on: %w", int64(len(b.Mutations))-updated, len(b.Mutations), ErrConflict)
 			}
 		case i <= lastCmd:
 			// Keys are inserted without looking them up first; a key already stored
 			// inserts nothing and sends the batch back for lookups.
 			inserted += n
-			if i == lastCmd && inserted != int64(len(cmds)/6) {
-				return fmt.Errorf("%d command keys: %w", int64(len(cmds)/6)-inserted, ErrKeyExists)
+			if i == lastCmd && inserted != b.nCmds {
+				return fmt.Errorf("%d command keys: %w", b.nCmds-inserted, ErrKeyExists)
 			}
 		case i <= lastUsage:
 			booked += n
-			if i == lastUsage && booked != int64(len(usage)/usageCols) {
-				return fmt.Errorf("%d calls already have a usage row: %w", int64(len(usage)/usageCols)-booked, ErrKeyExists)
+			if i == lastUsage && booked != b.nUsage {
+				return fmt.Errorf("%d calls already have a usage row: %w", b.nUsage-booked, ErrKeyExists)
 			}
 		}
 		return nil

@@ -94,6 +94,8 @@ type Tx interface {
 	// Save writes the mutations; ErrConflict when any account version moved, ErrKeyExists
 	// when a command key is already stored.
 	Save(ctx context.Context, ms []*Mutation) error
+	// Write runs what Prepare built, as Save does: Save is Prepare and Write.
+	Write(ctx context.Context, b *Batch) error
 }
 
 // Store is the whole persistence API. Implementations are safe for concurrent use.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,19 +15,31 @@ import (
 	"github.com/commcredits/commcredits/internal/writer"
 )
 
-// sizes is a store whose first write transaction waits for gate (so what is submitted
-// meanwhile queues up) and that records how many commands each saved batch carried.
+// sizes is a store whose next write transaction, once armed, waits for gate (so what is
+// submitted meanwhile gathers behind it) and that records, from then on, how many commands
+// each written batch carried.
 type sizes struct {
 	*store.SQL
 	gate    chan struct{}
 	started chan struct{}
-	once    sync.Once
+	armed   atomic.Bool
 	mu      sync.Mutex
+	record  bool
 	batches []int
 }
 
+func (s *sizes) arm() {
+	s.mu.Lock()
+	s.record = true
+	s.mu.Unlock()
+	s.armed.Store(true)
+}
+
 func (s *sizes) WriteTx(ctx context.Context, fn func(store.Tx) error) error {
-	s.once.Do(func() { close(s.started); <-s.gate })
+	if s.armed.CompareAndSwap(true, false) {
+		close(s.started)
+		<-s.gate
+	}
 	return s.SQL.WriteTx(ctx, func(tx store.Tx) error { return fn(sizesTx{tx, s}) })
 }
 
@@ -35,15 +48,17 @@ type sizesTx struct {
 	s *sizes
 }
 
-func (t sizesTx) Save(ctx context.Context, ms []*store.Mutation) error {
+func (t sizesTx) Write(ctx context.Context, b *store.Batch) error {
 	n := 0
-	for _, m := range ms {
+	for _, m := range b.Mutations {
 		n += len(m.Commands)
 	}
 	t.s.mu.Lock()
-	t.s.batches = append(t.s.batches, n)
+	if t.s.record {
+		t.s.batches = append(t.s.batches, n)
+	}
 	t.s.mu.Unlock()
-	return t.Tx.Save(ctx, ms)
+	return t.Tx.Write(ctx, b)
 }
 
 // TestBulkBatches: commands sent with SubmitBatch fill batches up to MaxBulkBatch; commands
@@ -67,15 +82,26 @@ func TestBulkBatches(t *testing.T) {
 			s := storetest.Open(t, storetest.Engines()[0].DSN(t))
 			tenants(t, s, 3)
 			st := &sizes{SQL: s, gate: make(chan struct{}), started: make(chan struct{})}
-			w := writer.New(st, newClock(0), writer.Config{MaxBatch: 10, MaxBulkBatch: 50})
+			clock := &countingClock{stepClock: newClock(0)}
+			w := writer.New(st, clock, writer.Config{MaxBatch: 10, MaxBulkBatch: 50})
 			defer w.Close()
+			// The tenants are cached first: while the first batch is in flight, the shard
+			// takes what is sent behind it into the next batch, in order, up to its limit.
+			for i := range 3 {
+				if _, err := w.Submit(ctx, fmt.Sprintf("tenant-%03d", i), "warm", fund("warm")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st.arm()
+			read := clock.reads.Load()
 			first := make(chan error, 1)
 			go func() {
 				_, err := w.Submit(ctx, "tenant-000", "first", fund("first"))
 				first <- err
 			}()
 			<-st.started
-			// While the first batch waits, the sends queue up behind it in order.
+			// While the first batch waits, the sends gather behind it in order: each is taken
+			// (the clock read for it) or queued before the next is sent.
 			var wg sync.WaitGroup
 			errs := make(chan error, 1000)
 			queued := 0
@@ -103,9 +129,10 @@ func TestBulkBatches(t *testing.T) {
 					}()
 					queued += sd.bulk
 				}
-				for deadline := time.Now().Add(30 * time.Second); w.Queued() < queued; time.Sleep(time.Millisecond) {
+				arrived := func() int { return int(clock.reads.Load()-read-1) + w.Queued() }
+				for deadline := time.Now().Add(30 * time.Second); arrived() < queued; time.Sleep(time.Millisecond) {
 					if time.Now().After(deadline) {
-						t.Fatalf("%d commands queued, want %d", w.Queued(), queued)
+						t.Fatalf("%d commands taken or queued, want %d", arrived(), queued)
 					}
 				}
 			}

@@ -213,6 +213,7 @@ func BenchmarkAuthorize(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+			b.ReportMetric(batchMean(w), "cmds/batch")
 		})
 	}
 }

@@ -33,15 +33,15 @@ func (p *poisoned) WriteTx(ctx context.Context, fn func(store.Tx) error) error {
 
 type poisonTx struct{ store.Tx }
 
-func (t poisonTx) Save(ctx context.Context, ms []*store.Mutation) error {
-	for _, m := range ms {
+func (t poisonTx) Write(ctx context.Context, b *store.Batch) error {
+	for _, m := range b.Mutations {
 		for _, c := range m.Commands {
 			if c.Key == "poison" {
 				return errPoison
 			}
 		}
 	}
-	return t.Tx.Save(ctx, ms)
+	return t.Tx.Write(ctx, b)
 }
 
 func TestRefusedCommandFailsOnlyItself(t *testing.T) {

@@ -1,10 +1,13 @@
 // Package writer is the one way money-changing commands reach the database. Commands of a
-// tenant always go to the same shard and are applied in arrival order; a shard takes every
-// command waiting, applies them to its cached accounts and commits them in one transaction
-// (group commit). Each caller is answered only after that transaction is durable.
+// tenant always go to the same shard and are applied in arrival order, in memory, to the
+// shard's cached tenant states; a shard commits the commands it has applied in batches of
+// one transaction each (group commit), and while one batch commits it applies the next on
+// top of it (pipeline.go). Each caller is answered only after its batch's transaction is
+// durable, and never before a command taken before it.
 //
 // Several processes may share one PostgreSQL: each account row carries a version, a
-// commit that finds it moved rolls back, reloads the accounts and applies the batch again.
+// commit that finds it moved rolls back, reloads the accounts and applies the batch again;
+// the batch applied on top of it is applied again after it.
 package writer
 
 import (
@@ -111,6 +114,7 @@ type shard struct {
 	w     *Writer
 	ch    chan *request
 	cache map[string]*cached
+	epoch uint64 // counts the times cached states were dropped
 }
 
 // New starts a writer on st. Close stops it after the commands already queued.
@@ -144,7 +148,7 @@ func New(st store.Store, clock Clock, cfg Config) *Writer {
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "commcredits_writer_batch_size",
 			Help: "Commands per committed batch.", Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
 		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "commcredits_writer_commit_seconds",
-			Help: "Time to apply and durably commit one batch.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
+			Help: "Time to write and durably commit one batch (applied while the one before committed).", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
 		retries: prometheus.NewCounter(prometheus.CounterOpts{Name: "commcredits_writer_retries_total",
 			Help: "Batches run again after a conflict or serialization failure."}),
 	}
@@ -341,82 +345,41 @@ func commandHash(cmd tenant.Command) []byte {
 	return h.Sum(nil)
 }
 
-func (sh *shard) run() {
-	defer sh.w.wg.Done()
-	cfg := &sh.w.cfg
-	batch := make([]*request, 0, cfg.MaxBatch)
-	for first := range sh.ch {
-		batch = append(batch[:0], first)
-		limit := cfg.MaxBulkBatch
-		if first.group == nil {
-			limit = cfg.MaxBatch
-		}
-	fill:
-		for len(batch) < limit {
-			select {
-			case r, ok := <-sh.ch:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, r)
-				if r.group == nil {
-					limit = min(limit, max(cfg.MaxBatch, len(batch)))
-				}
-			default:
-				break fill
-			}
-		}
-		sh.process(batch)
-		clear(batch)
-	}
-}
-
-func (sh *shard) process(batch []*request) {
+// process runs batch in transactions of its own until it commits or fails for good, then
+// answers its callers. first, when not nil, is how an attempt the pipeline made ended.
+func (sh *shard) process(batch []*request, first error) {
 	w := sh.w
-	ctx := store.BatchContext(context.Background()) // the batch outlives any one caller's context
 	start := time.Now()
-	var err error
-	lookup := false // keys are almost always new: the insert itself detects the others
-	for attempt := 1; ; attempt++ {
-		var touched []*mutation
-		err = sh.guard(func() error {
-			return w.st.WriteTx(ctx, func(tx store.Tx) error {
-				var err error
-				touched, err = sh.apply(ctx, tx, batch, lookup)
-				return err
-			})
-		})
-		if err == nil {
-			for _, m := range touched {
-				if m.saved {
-					sh.cache[m.id].version++
-				}
-			}
-			break
-		}
-		for _, m := range touched {
-			delete(sh.cache, m.id) // its in-memory state ran ahead of the database
-		}
-		if !w.st.Retryable(err) || attempt >= w.cfg.MaxAttempts {
-			break
-		}
+	err := first
+	attempt, lookup := 1, false // keys are almost always new: the insert itself detects the others
+	if err == nil {
+		err = sh.attempt(batch, lookup)
+	}
+	for err != nil && w.st.Retryable(err) && attempt < w.cfg.MaxAttempts {
 		if errors.Is(err, store.ErrKeyExists) {
 			lookup = true
-			continue
+		} else {
+			w.retries.Inc()
+			time.Sleep(time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 8))))
 		}
-		w.retries.Inc()
-		time.Sleep(time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 8))))
+		attempt++
+		err = sh.attempt(batch, lookup)
 	}
 	if err != nil && len(batch) > 1 && !w.st.Retryable(err) {
 		// A command the database refuses (or one that panics) must not fail the others of
 		// its batch, which may be other tenants': run each alone, so only it fails.
 		for _, r := range batch {
-			sh.process([]*request{r})
+			sh.process([]*request{r}, nil)
 		}
 		return
 	}
-	w.batchSize.Observe(float64(len(batch)))
-	w.commitSeconds.Observe(time.Since(start).Seconds())
+	sh.answer(batch, start, err)
+}
+
+// answer notes a finished batch in the metrics and answers its callers.
+func (sh *shard) answer(batch []*request, start time.Time, err error) {
+	sh.w.batchSize.Observe(float64(len(batch)))
+	sh.w.commitSeconds.Observe(time.Since(start).Seconds())
 	for _, r := range batch {
 		if err != nil {
 			r.res, r.err = Result{}, fmt.Errorf("commit: %w", err)
@@ -429,113 +392,183 @@ func (sh *shard) process(batch []*request) {
 	}
 }
 
+// attempt applies batch and writes it in one transaction, loading the tenants it needs.
+func (sh *shard) attempt(batch []*request, lookup bool) error {
+	ctx := store.BatchContext(context.Background()) // the batch outlives any one caller's context
+	b := sh.newBuilder(nil)
+	b.batch = batch
+	err := protect(func() error {
+		return sh.w.st.WriteTx(ctx, func(tx store.Tx) error { return sh.apply(ctx, tx, b, lookup) })
+	})
+	if err != nil {
+		sh.forget(b, err)
+		return err
+	}
+	b.committed()
+	return nil
+}
+
 // ErrInternal reports a bug caught in the writer: the batch was not committed.
 var ErrInternal = errors.New("internal error")
 
-// guard runs fn and turns a panic into ErrInternal, so one bad command cannot stop the shard
-// and leave every caller waiting. The cached states may be half changed, so all are dropped
-// and reloaded from the database on their next command.
-func (sh *shard) guard(fn func() error) (err error) {
+// protect runs fn and turns a panic into ErrInternal, so one bad command cannot stop the
+// shard and leave every caller waiting.
+func protect(fn func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			clear(sh.cache)
 			err = fmt.Errorf("%w: %v", ErrInternal, r)
 		}
 	}()
 	return fn()
 }
 
-// mutation collects what a batch changed for one tenant.
-type mutation struct {
-	id      string
-	state   *tenant.State
-	version int64
-	lots    map[int64]int // lot id → index in m.Lots
-	resIDs  map[string]struct{}
-	m       store.Mutation
-	saved   bool
+// forget drops the cached state of the tenants b touched, which ran ahead of the database
+// when b was not committed; after a panic the states may be half changed anywhere, so all
+// are dropped. They are reloaded on their next command.
+func (sh *shard) forget(b *builder, err error) {
+	sh.epoch++
+	if errors.Is(err, ErrInternal) {
+		clear(sh.cache)
+		return
+	}
+	for _, m := range b.order {
+		delete(sh.cache, m.id)
+	}
 }
 
-// apply runs the batch against the cached tenants inside tx and saves the changes.
-func (sh *shard) apply(ctx context.Context, tx store.Tx, batch []*request, lookup bool) ([]*mutation, error) {
-	w := sh.w
-	now := w.clock.Now().UTC()
-	byTenant := map[string]*mutation{}
-	var order []*mutation
-	records := map[store.Key]store.CommandRecord{}
+// mutation collects what a batch changed for one tenant.
+type mutation struct {
+	id     string
+	c      *cached
+	lots   map[int64]int // lot id → index in m.Lots
+	resIDs map[string]struct{}
+	m      store.Mutation
+	saved  bool
+}
+
+// builder applies the commands of a batch one by one to the cached tenants and collects
+// what they change.
+type builder struct {
+	sh       *shard
+	batch    []*request
+	byTenant map[string]*mutation
+	order    []*mutation
+	records  map[store.Key]store.CommandRecord // the keys the batch records, or looked up
+	prev     map[store.Key]store.CommandRecord // the keys the batch in flight records
+	now      time.Time
+	limit    int    // how many commands the batch may take (see limitAfter)
+	epoch    uint64 // sh.epoch when the batch began: the states it applies to are still cached
+	err      error  // the batch cannot be built (a panic, a result that does not encode)
+}
+
+func (sh *shard) newBuilder(prev map[store.Key]store.CommandRecord) *builder {
+	return &builder{sh: sh, byTenant: map[string]*mutation{}, records: map[store.Key]store.CommandRecord{},
+		prev: prev, epoch: sh.epoch}
+}
+
+// apply runs the batch against the cached tenants inside tx, loading those not cached, and
+// writes the changes.
+func (sh *shard) apply(ctx context.Context, tx store.Tx, b *builder, lookup bool) error {
+	now := sh.w.clock.Now().UTC()
 	if lookup {
 		var keys []store.Key
-		for _, r := range batch {
+		for _, r := range b.batch {
 			if r.key != "" {
 				keys = append(keys, store.Key{Tenant: r.tenant, Key: r.key})
 			}
 		}
 		var err error
-		if records, err = tx.LookupCommands(ctx, keys); err != nil {
-			return nil, err
+		if b.records, err = tx.LookupCommands(ctx, keys); err != nil {
+			return err
 		}
 	}
-	for _, r := range batch {
-		r.res, r.err = Result{}, nil
-		m := byTenant[r.tenant]
-		if m == nil {
-			c := sh.cache[r.tenant]
-			if c == nil {
-				st, version, err := tx.LoadState(ctx, r.tenant, now)
-				if errors.Is(err, store.ErrNotFound) {
-					r.err = err
-					continue
-				}
-				if err != nil {
-					return order, err
-				}
-				c = &cached{state: st, version: version}
-				sh.cache[r.tenant] = c
-			}
-			m = &mutation{id: r.tenant, state: c.state, version: c.version, lots: map[int64]int{}, resIDs: map[string]struct{}{}}
-			byTenant[r.tenant] = m
-			order = append(order, m)
-		}
-		if r.key != "" {
-			if rec, ok := records[store.Key{Tenant: r.tenant, Key: r.key}]; ok {
-				r.res, r.err = replay(r.tenant, rec, r.hash)
+	for _, r := range b.batch {
+		c := sh.cache[r.tenant]
+		if c == nil {
+			st, version, err := tx.LoadState(ctx, r.tenant, now)
+			if errors.Is(err, store.ErrNotFound) {
+				r.res, r.err = Result{}, err
 				continue
 			}
-		}
-		res, eff, err := tenant.Apply(m.state, r.cmd, now, w.cfg.Env)
-		m.add(&eff)
-		r.res, r.err = res, err
-		if err == nil && r.key != "" {
-			rec := store.CommandRecord{Key: r.key, Kind: r.cmd.Name(), Hash: r.hash, At: now}
-			if callID, leg, ok := tenant.CallOfKey(r.key); ok {
-				// The key names a call: its usage row is the record (migration 00011).
-				if rec.Result, err = usageRecord(r.tenant, &res); err != nil {
-					return order, fmt.Errorf("result of %q: %w", r.key, err)
-				}
-				rec.Usage = true
-				m.keepInUsage(rec, callID, leg, eff.Usage)
-			} else {
-				if rec.Result, err = encodeRecord(res); err != nil {
-					return order, fmt.Errorf("result of %q: %w", r.key, err)
-				}
-				m.m.Commands = append(m.m.Commands, rec)
+			if err != nil {
+				return err
 			}
-			records[store.Key{Tenant: r.tenant, Key: r.key}] = rec // a second use of the key in this batch is a replay
+			c = &cached{state: st, version: version}
+			sh.cache[r.tenant] = c
+		}
+		if err := b.add(r, c, now); err != nil {
+			return err
 		}
 	}
 	if !lookup {
-		if err := replayRefused(ctx, tx, batch); err != nil {
-			return order, err
+		if err := replayRefused(ctx, tx, b.batch); err != nil {
+			return err
 		}
 	}
+	sb, err := b.prepare()
+	if err != nil || sb == nil {
+		return err
+	}
+	return tx.Write(ctx, sb)
+}
+
+// add applies r to its tenant's cached state c at now.
+func (b *builder) add(r *request, c *cached, now time.Time) error {
+	r.res, r.err = Result{}, nil
+	b.now = now
+	m := b.byTenant[r.tenant]
+	if m == nil {
+		m = &mutation{id: r.tenant, c: c, lots: map[int64]int{}, resIDs: map[string]struct{}{}}
+		b.byTenant[r.tenant] = m
+		b.order = append(b.order, m)
+	}
+	if r.key != "" {
+		k := store.Key{Tenant: r.tenant, Key: r.key}
+		rec, ok := b.records[k]
+		if !ok {
+			rec, ok = b.prev[k]
+		}
+		if ok {
+			r.res, r.err = replay(r.tenant, rec, r.hash)
+			return nil
+		}
+	}
+	res, eff, err := tenant.Apply(c.state, r.cmd, now, b.sh.w.cfg.Env)
+	m.add(&eff)
+	r.res, r.err = res, err
+	if err == nil && r.key != "" {
+		rec := store.CommandRecord{Key: r.key, Kind: r.cmd.Name(), Hash: r.hash, At: now}
+		if callID, leg, ok := tenant.CallOfKey(r.key); ok {
+			// The key names a call: its usage row is the record (migration 00011).
+			if rec.Result, err = usageRecord(r.tenant, &res); err != nil {
+				return fmt.Errorf("result of %q: %w", r.key, err)
+			}
+			rec.Usage = true
+			m.keepInUsage(rec, callID, leg, eff.Usage)
+		} else {
+			if rec.Result, err = encodeRecord(res); err != nil {
+				return fmt.Errorf("result of %q: %w", r.key, err)
+			}
+			m.m.Commands = append(m.m.Commands, rec)
+		}
+		b.records[store.Key{Tenant: r.tenant, Key: r.key}] = rec // a second use of the key is a replay
+	}
+	return nil
+}
+
+// prepare builds the statements that write what the batch changed, at the versions cached
+// now; nil when it changed nothing. The states may change once it returns.
+func (b *builder) prepare() (*store.Batch, error) {
 	var save []*store.Mutation
-	for _, m := range order {
+	for _, m := range b.order {
 		mm := &m.m
 		if len(mm.Entries)+len(mm.Lots)+len(m.resIDs)+len(mm.Commands)+len(mm.Pools)+len(mm.Spend)+len(mm.Calls)+
 			len(mm.Usage)+len(mm.BlockEvents)+len(mm.Refusals)+len(mm.Outbox)+len(mm.Receipts) == 0 && mm.Dir.Empty() && !mm.Recharge {
 			continue
 		}
-		a := m.state.Account
+		st := m.c.state
+		a := st.Account
+		mm.Reservations, mm.Closed = mm.Reservations[:0], mm.Closed[:0]
 		for id := range m.resIDs {
 			if res, ok := a.Reservations[id]; ok {
 				mm.Reservations = append(mm.Reservations, *res)
@@ -543,14 +576,24 @@ func (sh *shard) apply(ctx context.Context, tx store.Tx, batch []*request, looku
 				mm.Closed = append(mm.Closed, id)
 			}
 		}
-		mm.Account, mm.State, mm.Version, mm.At = a, m.state, m.version, now
+		mm.Account, mm.State, mm.Version, mm.At = a, st, m.c.version, b.now
 		m.saved = true
 		save = append(save, mm)
 	}
 	if len(save) == 0 {
-		return order, nil
+		return nil, nil
 	}
-	return order, tx.Save(ctx, save)
+	return store.Prepare(save)
+}
+
+// committed notes that the batch's transaction committed: the saved accounts moved one
+// version on.
+func (b *builder) committed() {
+	for _, m := range b.order {
+		if m.saved {
+			m.c.version++
+		}
+	}
 }
 
 func (m *mutation) add(e *tenant.Effects) {

@@ -364,6 +364,20 @@ func BenchmarkRawSQLiteLimit(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "cmds/s")
 }
 
+// batchMean is the mean number of commands per committed batch so far.
+func batchMean(w *writer.Writer) float64 {
+	var m dto.Metric
+	for _, c := range w.Collectors() {
+		if h, ok := c.(prometheus.Histogram); ok {
+			_ = h.Write(&m)
+			if n := m.GetHistogram().GetSampleCount(); n > 0 && m.GetHistogram().GetBucket()[0].GetUpperBound() == 1 {
+				return m.GetHistogram().GetSampleSum() / float64(n)
+			}
+		}
+	}
+	return 0
+}
+
 func retriesOf(w *writer.Writer) float64 {
 	var m dto.Metric
 	for _, c := range w.Collectors() {
