@@ -143,22 +143,28 @@ func BenchmarkAuthorizeHTTP(b *testing.B) {
 
 func benchAuthorize(b *testing.B, dsn string) {
 	h, tenants, keys := benchServerOn(b, dsn)
+	loadAuthorize(b, h, tenants, keys, "user_out", 200)
+	reportWriter(b, h)
+}
+
+// loadAuthorize sends b.N authorize requests of callType over loadConns connections, each
+// expecting status want, and reports req/s, p50, p99 and CPU per request.
+func loadAuthorize(b *testing.B, h *harness, tenants, keys []string, callType string, want int) {
 	lc := newLoadClient(h.url)
 	b.ResetTimer()
 	t0, c0 := time.Now(), cpuTime()
 	lat := run(b, b.N, func(w, i int) error {
 		tn := i % len(tenants)
-		body := fmt.Appendf(nil, `{"call_id":"b%d","call_type":"user_out","principal":"alice","caller":"+442071838750","callee":"+14155550100"}`, i)
+		body := fmt.Appendf(nil, `{"call_id":"b%d","call_type":"%s","principal":"alice","caller":"+442071838750","callee":"+14155550100"}`, i, callType)
 		code, err := lc.post("/v1/tenants/"+tenants[tn]+"/calls/authorize", keys[tn], body)
-		if err == nil && code != 200 {
-			err = fmt.Errorf("authorize: status %d", code)
+		if err == nil && code != want {
+			err = fmt.Errorf("authorize: status %d, want %d", code, want)
 		}
 		return err
 	})
 	el := time.Since(t0)
 	reportCPU(b, c0, b.N)
 	b.StopTimer()
-	reportWriter(b, h)
 	b.ReportMetric(float64(b.N)/el.Seconds(), "req/s")
 	b.ReportMetric(pct(lat, 0.50), "p50-ms")
 	b.ReportMetric(pct(lat, 0.99), "p99-ms")
@@ -239,24 +245,7 @@ func reportWriter(b *testing.B, h *harness) {
 // decoding, validation and the problem response run but the writer does not.
 func BenchmarkHTTPLayer(b *testing.B) {
 	h, tenants, keys := benchServer(b)
-	lc := newLoadClient(h.url)
-	b.ResetTimer()
-	t0, c0 := time.Now(), cpuTime()
-	lat := run(b, b.N, func(w, i int) error {
-		tn := i % len(tenants)
-		body := fmt.Appendf(nil, `{"call_id":"b%d","call_type":"fax","principal":"alice","caller":"+442071838750","callee":"+14155550100"}`, i)
-		code, err := lc.post("/v1/tenants/"+tenants[tn]+"/calls/authorize", keys[tn], body)
-		if err == nil && code != 422 {
-			err = fmt.Errorf("status %d", code)
-		}
-		return err
-	})
-	el := time.Since(t0)
-	reportCPU(b, c0, b.N)
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/el.Seconds(), "req/s")
-	b.ReportMetric(pct(lat, 0.50), "p50-ms")
-	b.ReportMetric(pct(lat, 0.99), "p99-ms")
+	loadAuthorize(b, h, tenants, keys, "fax", 422)
 }
 
 // BenchmarkTrivialHTTP is the machine's ceiling for the same client and connection count: a
