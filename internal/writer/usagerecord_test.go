@@ -33,7 +33,12 @@ func cdrOf(tenantID, callID, leg string, seconds int64) charging.CDR {
 // sqlExec runs q (with ? placeholders) on either engine.
 func sqlExec(t *testing.T, s *store.SQL, q string, args ...any) {
 	t.Helper()
-	var err error
+	if err := sqlTry(s, q, args...); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+func sqlTry(s *store.SQL, q string, args ...any) (err error) {
 	if s.DB().Kind() == db.Postgres {
 		for i := 1; strings.Contains(q, "?"); i++ {
 			q = strings.Replace(q, "?", fmt.Sprint("$", i), 1)
@@ -42,9 +47,7 @@ func sqlExec(t *testing.T, s *store.SQL, q string, args ...any) {
 	} else {
 		_, err = s.DB().Write().Exec(q, args...)
 	}
-	if err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
+	return err
 }
 
 func sqlCount(t *testing.T, s *store.SQL, q string) int64 {
@@ -325,6 +328,42 @@ func TestCallRecordsOfOldDatabase(t *testing.T) {
 		if err != nil || len(rows) != 3 {
 			t.Fatalf("usage report: %d rows %v", len(rows), err)
 		}
+	})
+}
+
+// The database itself refuses a second usage row or open call under one key, before and
+// after migration 00012 moved both tables into arrival order, and the migration keeps every
+// row: the writer's duplicate detection rests on it.
+func TestCallKeysUniqueAcrossMigration(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dsn string, s *store.SQL) {
+		w := writer.New(s, newClock(0), writer.Config{Env: callEnv(t)})
+		callTenant(t, s, w, 5000)
+		for _, c := range []tenant.Command{tenant.PostCDR{CDR: ukCDR("booked", "", 60)}, uae("open")} {
+			if _, err := w.Submit(ctx, "tenant-000", "", c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w.Close()
+		copies := []string{
+			`INSERT INTO usage SELECT * FROM usage WHERE call_id = 'booked'`,
+			`INSERT INTO open_calls SELECT * FROM open_calls WHERE call_key = 'open/'`,
+		}
+		check := func(stage string) {
+			t.Helper()
+			for _, q := range copies {
+				if err := sqlTry(s, q); err == nil {
+					t.Errorf("%s: %s was taken", stage, q)
+				}
+			}
+			if u, o := sqlCount(t, s, `SELECT count(*) FROM usage`), sqlCount(t, s, `SELECT count(*) FROM open_calls`); u != 1 || o != 1 {
+				t.Fatalf("%s: %d usage rows, %d open calls", stage, u, o)
+			}
+		}
+		check("latest")
+		migrateTo(t, s, 11, false)
+		check("at 00011")
+		migrateTo(t, s, 0, true)
+		check("up again")
 	})
 }
 
