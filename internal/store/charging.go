@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/commcredits/commcredits/internal/charging"
@@ -43,10 +44,8 @@ var chargingTexts = func() (t [chargingKinds - batchKinds][len(chunks)]string) {
 		t[deleteCalls-batchKinds][i] = rowsText(`DELETE FROM open_calls WHERE (tenant_id, call_key) IN (VALUES `, 2, n, `)`)
 		// A call has one usage row: a second insert of it inserts nothing, and Save sends
 		// the batch back for lookups (the row keeps the record of the call's key).
-		t[insertUsage-batchKinds][i] = rowsText(`INSERT INTO usage (tenant_id, call_id, leg, conference_id, user_location, user_id, upn,
-			display_name, caller_id, call_type, number_type, international, destination_dialed, destination_number, start_at,
-			end_at, duration_seconds, connection_fee, charge, currency, capability, card_ref, pool_seconds, review, cmd_kind,
-			cmd_hash, cmd_result) VALUES `, usageCols, n, ` ON CONFLICT (tenant_id, call_id, leg) DO NOTHING`)
+		t[insertUsage-batchKinds][i] = rowsText(`INSERT INTO usage (`+strings.Join(usageColumns, ", ")+`) VALUES `, usageCols, n,
+			` ON CONFLICT (tenant_id, call_id, leg) DO NOTHING`)
 		t[insertBlockEvents-batchKinds][i] = rowsText(`INSERT INTO block_events (tenant_id, user_id, phone, reason, action, at) VALUES `, 6, n, ``)
 		t[upsertBlockStates-batchKinds][i] = rowsText(`INSERT INTO block_states (tenant_id, user_id, reason, since) VALUES `, 4, n,
 			` ON CONFLICT (tenant_id, user_id) DO UPDATE SET reason = excluded.reason, since = excluded.since`)
@@ -68,8 +67,13 @@ func init() {
 	prepared = append(prepared, upsertRechargeState)
 }
 
-// usageCols is the values of one usage row.
-const usageCols = 27
+// usageColumns are a usage row's columns, in the order usageArgs gives their values.
+var usageColumns = []string{"tenant_id", "call_id", "leg", "conference_id", "user_location", "user_id", "upn",
+	"display_name", "caller_id", "call_type", "number_type", "international", "destination_dialed", "destination_number",
+	"start_at", "end_at", "duration_seconds", "connection_fee", "charge", "currency", "capability", "card_ref",
+	"pool_seconds", "review", "cmd_kind", "cmd_hash", "cmd_result"}
+
+var usageCols = len(usageColumns)
 
 // noBytes is an empty column value that is not NULL.
 var noBytes = []byte{}

@@ -184,6 +184,9 @@ type pgQ struct {
 	tx pgx.Tx // set in a write transaction, for pipelining
 }
 
+// entryColumns are a ledger entry's columns, in the order Prepare gives their values.
+var entryColumns = []string{"tenant_id", "seq", "kind", "amount", "balance_before", "balance_after", "at", "lot_id", "ref", "reason"}
+
 // stmt is one statement of a pipeline.
 type stmt struct {
 	q    string
@@ -191,26 +194,30 @@ type stmt struct {
 }
 
 // execAll runs stmts in order, passing each one's rows affected to check, and stops at
-// the first error. On PostgreSQL they travel in one pipelined round trip; on SQLite they
-// run one after another in process.
+// the first error. On PostgreSQL the statements between two COPYs (pgCopies) travel in one
+// pipelined round trip; on SQLite they run one after another in process.
 func execAll(ctx context.Context, q querier, stmts []stmt, check func(i int, affected int64) error) error {
 	if p, ok := q.(pgQ); ok && p.tx != nil {
-		var b pgx.Batch
-		for _, s := range stmts {
-			b.Queue(rebind(s.q), s.args...)
-		}
-		br := p.tx.SendBatch(ctx, &b)
-		defer br.Close()
-		for i := range stmts {
-			tag, err := br.Exec()
-			if err == nil {
-				err = check(i, tag.RowsAffected())
+		for start := 0; start < len(stmts); {
+			end := start + 1
+			var err error
+			if c := pgCopies[stmts[start].q]; c != nil {
+				for end < len(stmts) && pgCopies[stmts[end].q] == c {
+					end++
+				}
+				err = c.copy(ctx, p.tx, stmts, start, end, check)
+			} else {
+				for end < len(stmts) && pgCopies[stmts[end].q] == nil {
+					end++
+				}
+				err = pipeline(ctx, p.tx, stmts, start, end, check)
 			}
 			if err != nil {
 				return err
 			}
+			start = end
 		}
-		return br.Close()
+		return nil
 	}
 	for i, s := range stmts {
 		n, err := q.exec(ctx, s.q, s.args...)
@@ -222,6 +229,101 @@ func execAll(ctx context.Context, q querier, stmts []stmt, check func(i int, aff
 		}
 	}
 	return nil
+}
+
+// pipeline sends stmts[start:end] to PostgreSQL in one round trip.
+func pipeline(ctx context.Context, tx pgx.Tx, stmts []stmt, start, end int, check func(i int, affected int64) error) error {
+	var b pgx.Batch
+	for _, s := range stmts[start:end] {
+		b.Queue(rebind(s.q), s.args...)
+	}
+	br := tx.SendBatch(ctx, &b)
+	defer br.Close()
+	for i := start; i < end; i++ {
+		tag, err := br.Exec()
+		if err == nil {
+			err = check(i, tag.RowsAffected())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return br.Close()
+}
+
+// pgCopy is a multi-row INSERT that PostgreSQL runs as one COPY for all its chunks of a
+// batch: the server spends about half the CPU per row (11.7 against 23.6 µs for a usage
+// row, measured on this project's machine) and the client a third.
+type pgCopy struct {
+	table string
+	cols  []string
+	// key is the unique constraint whose violation means a row's key is already stored
+	// (ErrKeyExists, as the INSERT's ON CONFLICT DO NOTHING reported by its row count);
+	// empty when a violation is an error like any other.
+	key string
+}
+
+// pgCopies maps the statement texts that PostgreSQL runs as COPY to what they insert.
+var pgCopies = map[string]*pgCopy{}
+
+func init() {
+	usage := &pgCopy{table: "usage", cols: usageColumns, key: "usage_pkey"}
+	entries := &pgCopy{table: "ledger_entries", cols: entryColumns}
+	for i := range chunks {
+		pgCopies[chargingTexts[insertUsage-batchKinds][i]] = usage
+		pgCopies[batchTexts[insertEntries][i]] = entries
+	}
+}
+
+func (c *pgCopy) copy(ctx context.Context, tx pgx.Tx, stmts []stmt, start, end int, check func(i int, affected int64) error) error {
+	src := &flatRows{stmts: stmts[start:end], cols: len(c.cols)}
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{c.table}, c.cols, src)
+	var pgErr *pgconn.PgError
+	if c.key != "" && errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == c.key {
+		return fmt.Errorf("%s: %w", pgErr.Detail, ErrKeyExists)
+	}
+	if err != nil {
+		return err
+	}
+	if want := int64(src.total()); n != want {
+		return fmt.Errorf("store: COPY into %s took %d of %d rows", c.table, n, want)
+	}
+	// Every row went in: each statement the COPY stands for inserted all of its rows.
+	for i := start; i < end; i++ {
+		if err := check(i, int64(len(stmts[i].args)/len(c.cols))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flatRows feeds the argument lists of a run of multi-row statements to COPY, one row at
+// a time, without copying them.
+type flatRows struct {
+	stmts  []stmt
+	cols   int
+	i, off int
+	row    []any
+}
+
+func (f *flatRows) Next() bool {
+	for ; f.i < len(f.stmts); f.i, f.off = f.i+1, 0 {
+		if a := f.stmts[f.i].args; f.off < len(a) {
+			f.row, f.off = a[f.off:f.off+f.cols], f.off+f.cols
+			return true
+		}
+	}
+	return false
+}
+
+func (f *flatRows) Values() ([]any, error) { return f.row, nil }
+func (f *flatRows) Err() error             { return nil }
+
+func (f *flatRows) total() (n int) {
+	for _, s := range f.stmts {
+		n += len(s.args) / f.cols
+	}
+	return n
 }
 
 func (p pgQ) exec(ctx context.Context, q string, args ...any) (int64, error) {
@@ -709,7 +811,7 @@ var batchTexts = func() (t [batchKinds][len(chunks)]string) {
 		t[deleteReservations][i] = values(`DELETE FROM reservations WHERE (tenant_id, id) IN (VALUES `, 2, n, `)`)
 		t[upsertReservations][i] = values(`INSERT INTO reservations (tenant_id, id, amount, created_at, expires_at) VALUES `, 5, n,
 			` ON CONFLICT (tenant_id, id) DO UPDATE SET amount = excluded.amount, expires_at = excluded.expires_at`)
-		t[insertEntries][i] = values(`INSERT INTO ledger_entries (tenant_id, seq, kind, amount, balance_before, balance_after, at, lot_id, ref, reason) VALUES `, 10, n, ``)
+		t[insertEntries][i] = values(`INSERT INTO ledger_entries (`+strings.Join(entryColumns, ", ")+`) VALUES `, len(entryColumns), n, ``)
 		t[insertCommands][i] = values(`INSERT INTO commands (tenant_id, key, kind, hash, result, at) VALUES `, 6, n,
 			` ON CONFLICT (tenant_id, key) DO NOTHING`)
 		t[lookupCommands][i] = values(`SELECT tenant_id, key, kind, hash, result, at FROM commands WHERE (tenant_id, key) IN (VALUES `, 2, n, `)`)
