@@ -249,6 +249,38 @@ func TestPostgresMigratedTemplate(t *testing.T) {
 	}
 }
 
+// Every text column a key or an index of ours holds compares bytewise on PostgreSQL, as on
+// SQLite (migration 00013): a table added later without COLLATE "C" fails here. River's
+// tables are River's and not checked.
+func TestPostgresKeysCompareBytewise(t *testing.T) {
+	ctx := ctxT(t)
+	d := openT(t, pgtest.MigratedDSN(t))
+	rows, err := d.Pool().Query(ctx, `SELECT c.relname || '.' || a.attname, coalesce(l.collname, '')
+		FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+		LEFT JOIN pg_collation l ON l.oid = a.attcollation
+		WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname NOT LIKE 'river%' AND c.relname <> $1
+			AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid = 'text'::regtype
+			AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND a.attnum = ANY(i.indkey))`, db.VersionTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	checked := 0
+	for rows.Next() {
+		var col, coll string
+		if err := rows.Scan(&col, &coll); err != nil {
+			t.Fatal(err)
+		}
+		checked++
+		if coll != "C" {
+			t.Errorf("%s is indexed text of collation %q, want \"C\"", col, coll)
+		}
+	}
+	if err := rows.Err(); err != nil || checked < 40 {
+		t.Fatalf("%d indexed text columns checked (%v)", checked, err)
+	}
+}
+
 func TestBadDSN(t *testing.T) {
 	ctx := ctxT(t)
 	cases := []struct {
