@@ -255,6 +255,7 @@ func (s skip) Error() string { return s.msg }
 // Limit keys.
 const (
 	LimitSQLite   = "sqlite_rows"
+	LimitUsage    = "usage_rows"
 	LimitPostgres = "postgres_rows"
 	LimitFsync    = "fdatasync"
 	LimitHTTP     = "http"
@@ -286,6 +287,20 @@ func (r *runner) limits(ctx context.Context, rep *Report) error {
 	rows := float64(2*n) / el.Seconds()
 	rep.Limits[LimitSQLite] = Limit{rows, "rows/s", "raw multi-row INSERTs into the engine's own tables, 1,000 rows per durable transaction, SQLite with the engine's settings (WAL, synchronous=FULL)"}
 	r.logf("limit SQLite raw inserts: %.0f rows/s", rows)
+
+	if d, err = tempSQLite(ctx, r.dir, "usage.db"); err != nil {
+		return err
+	}
+	t0 = time.Now()
+	n, err = RawUsageInserts(ctx, d, r.w.Tenants, o.SQLiteRows, 8192, 3*o.LimitTime)
+	el = time.Since(t0)
+	d.Close()
+	if err != nil {
+		return err
+	}
+	rows = float64(n) / el.Seconds()
+	rep.Limits[LimitUsage] = Limit{rows, "rows/s", fmt.Sprintf("raw INSERTs of the usage row each CDR stores, nothing else, into the engine's schema: %d tenants, 8,192 rows per durable transaction", r.w.Tenants)}
+	r.logf("limit SQLite usage rows: %.0f rows/s", rows)
 
 	h, err := HTTPLimit(ctx, 64, o.HTTPOps, o.LoadTime)
 	if err != nil {
@@ -481,6 +496,9 @@ func (r *runner) p1(ctx context.Context, rep *Report, f *Figure) error {
 	f.set(rate, &lim, LimitSQLite)
 	f.Extra = map[string]any{"cdrs": ir.Lines, "booked": ir.Booked, "free_calls": ir.FreeCalls, "seconds": el.Seconds(),
 		"fdatasync_per_s": rep.Limits[LimitFsync].Value}
+	if u, ok := rep.Limits[LimitUsage]; ok && u.Value > 0 {
+		f.Extra["usage_rows_ratio"] = rate / u.Value
+	}
 	r.logf("P1 %.0f CDRs/s (%.3f of raw SQLite rows/s)", rate, *f.Ratio)
 	return nil
 }
@@ -685,7 +703,7 @@ func (r *Report) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "commcredits bench (%s) on %d CPUs, %s, %s, %s, in %.0f s\n", map[bool]string{true: "quick", false: "full"}[r.Quick],
 		r.Machine.CPUs, r.Machine.CPUModel, r.Machine.MemTotal, r.Machine.Go, r.Elapsed.Seconds())
 	fmt.Fprintln(w, "limits:")
-	for _, k := range []string{LimitSQLite, LimitPostgres, LimitFsync, LimitHTTP, LimitMemLoad, LimitCSV} {
+	for _, k := range []string{LimitSQLite, LimitUsage, LimitPostgres, LimitFsync, LimitHTTP, LimitMemLoad, LimitCSV} {
 		if l, ok := r.Limits[k]; ok {
 			fmt.Fprintf(w, "  %-14s %14s %-8s %s\n", k, num(l.Value), l.Unit, l.What)
 		}
@@ -697,7 +715,7 @@ func (r *Report) WriteText(w io.Writer) {
 				num(lk["value"].(float64)), LimitMemLoad, num(lk["limit"].(float64)), lk["ratio"].(float64))
 		}
 		if f.Status == "ok" && len(f.Extra) > 0 {
-			for _, k := range []string{"p50_ms", "p99_ms", "allocs_per_op", "refused", "first_refusal"} {
+			for _, k := range []string{"usage_rows_ratio", "p50_ms", "p99_ms", "allocs_per_op", "refused", "first_refusal"} {
 				if v, ok := f.Extra[k]; ok {
 					fmt.Fprintf(w, "   %s %v\n", k, v)
 				}

@@ -172,7 +172,7 @@ func TestBenchEndToEnd(t *testing.T) {
 			t.Errorf("%s: value %v limit %v ratio %v", k, v, f["limit"], f["ratio"])
 		}
 	}
-	for _, k := range []string{LimitSQLite, LimitFsync, LimitHTTP, LimitMemLoad, LimitCSV} {
+	for _, k := range []string{LimitSQLite, LimitUsage, LimitFsync, LimitHTTP, LimitMemLoad, LimitCSV} {
 		if l, ok := got["limits"][k].(map[string]any); !ok || !(l["value"].(float64) > 0) {
 			t.Errorf("limit %s: %v", k, got["limits"][k])
 		}
@@ -186,12 +186,15 @@ func TestBenchEndToEnd(t *testing.T) {
 	if h := got["limits"][LimitHTTP].(map[string]any)["value"].(float64); math.Abs(got["P3"]["limit"].(float64)*3-h) > 1e-9*h {
 		t.Errorf("P3's limit is not a third of the HTTP ceiling")
 	}
+	if u, p1 := rep.Limits[LimitUsage].Value, *rep.P1.Value; math.Abs(rep.P1.Extra["usage_rows_ratio"].(float64)-p1/u) > 1e-9*p1/u {
+		t.Errorf("P1's usage_rows_ratio %v, want %v / %v", rep.P1.Extra["usage_rows_ratio"], p1, u)
+	}
 	if rep.P4.Extra["cdrs"].(int64) != int64(tiny().P4CDRs) {
 		t.Errorf("P4 child booked %v CDRs", rep.P4.Extra["cdrs"])
 	}
 	var text bytes.Buffer
 	rep.WriteText(&text)
-	for _, s := range []string{"P1 ", "P7 ", "ratio", "limit sqlite_rows", "P6 CDRs rated, pooled, debited and stored, durable, PostgreSQL", "skipped"} {
+	for _, s := range []string{"P1 ", "P7 ", "ratio", "limit sqlite_rows", "usage_rows_ratio", "P6 CDRs rated, pooled, debited and stored, durable, PostgreSQL", "skipped"} {
 		if !strings.Contains(text.String(), s) {
 			t.Errorf("text report lacks %q:\n%s", s, text.String())
 		}

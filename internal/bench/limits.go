@@ -102,6 +102,70 @@ func RawSQLiteInserts(ctx context.Context, d *db.DB, first, n, perTx int, dur ti
 	return done, nil
 }
 
+// usageColumns are the usage table's columns that RawUsageInserts fills.
+var usageColumns = []string{"tenant_id", "call_id", "leg", "conference_id", "user_location", "user_id", "upn",
+	"display_name", "caller_id", "call_type", "number_type", "international", "destination_dialed", "destination_number",
+	"start_at", "end_at", "duration_seconds", "connection_fee", "charge", "currency", "capability", "card_ref",
+	"pool_seconds", "review", "cmd_kind", "cmd_hash", "cmd_result"}
+
+// RawUsageInserts inserts up to n usage rows — the row a booked CDR stores, and nothing
+// else: no rating, no pools, no ledger entry, no account — into the migrated SQLite
+// database d, perTx rows per durable transaction in statements of 256 rows, for at most
+// dur. The rows are spread over tenants as the workload's CDRs are (a third of them to one
+// tenant, the rest evenly over the others), with call ids rising as an import's do, and
+// values of the workload's sizes. It returns the rows written: the ceiling the CDR path
+// cannot pass while each CDR keeps its own usage row in the engine's schema.
+func RawUsageInserts(ctx context.Context, d *db.DB, tenants, n, perTx int, dur time.Duration) (int, error) {
+	const chunk = 256
+	perTx = max(perTx/chunk, 1) * chunk
+	row := "(" + strings.TrimSuffix(strings.Repeat("?,", len(usageColumns)), ",") + ")"
+	q := "INSERT INTO usage (" + strings.Join(usageColumns, ", ") + ") VALUES " +
+		strings.TrimSuffix(strings.Repeat(row+",", chunk), ",") + " ON CONFLICT (tenant_id, call_id, leg) DO NOTHING"
+	w := d.Write()
+	st, err := w.PrepareContext(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	ids := make([]string, max(tenants, 1))
+	for i := range ids {
+		ids[i] = fmt.Sprintf("t%04d", i)
+	}
+	hash, result := make([]byte, 32), make([]byte, 100)
+	args := make([]any, 0, chunk*len(usageColumns))
+	start := time.Now()
+	done := 0
+	for done < n && time.Since(start) < dur {
+		tx, err := w.BeginTx(ctx, nil)
+		if err != nil {
+			return done, err
+		}
+		for c := 0; c < perTx; c += chunk {
+			args = args[:0]
+			for i := done + c; i < done+c+chunk; i++ {
+				t := ids[0]
+				if i%3 != 0 {
+					t = ids[i%len(ids)]
+				}
+				at := int64(1_767_225_600_000_000_000) + int64(i)*1_000_000_000
+				args = append(args, t, fmt.Sprintf("i0-%08d", i), "", "", "US", "user-payg", "payg@t0001.example.com",
+					"Pay As You Go", "+12025550123", "user_out", "user", int64(1), "+971501234567", "+971501234567",
+					at, at+185_000_000_000, int64(185), int64(0), int64(1234), "USD", "MCOPSTNPP",
+					"outbound/USD/1:971-50", int64(0), "", "post_cdr", hash, result)
+			}
+			if _, err := tx.Stmt(st).ExecContext(ctx, args...); err != nil {
+				_ = tx.Rollback()
+				return done, err
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return done, err
+		}
+		done += perTx
+	}
+	return done, nil
+}
+
 // rawPostgresInserts is RawSQLiteInserts on PostgreSQL: the same rows in one pipelined
 // batch per transaction.
 func rawPostgresInserts(ctx context.Context, d *db.DB, n, perTx int, dur time.Duration) (int, error) {

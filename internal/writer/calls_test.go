@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -216,6 +217,62 @@ func BenchmarkAuthorize(b *testing.B) {
 			b.ReportMetric(batchMean(w), "cmds/batch")
 		})
 	}
+}
+
+// BenchmarkRawOpenCallRows is BenchmarkAuthorize's storage ceiling: the open-call row each
+// admitted call stores (the body a real admission wrote), and nothing else — no decision,
+// no account, no writer — into the engine's schema, for 100 tenants, 330 rows per durable
+// transaction (the batch BenchmarkAuthorize's writer makes) in statements of up to 256 rows.
+func BenchmarkRawOpenCallRows(b *testing.B) {
+	s := storetest.Open(b, storetest.Engines()[0].DSN(b))
+	ids := tenants(b, s, 100)
+	w := writer.New(s, writer.SystemClock{}, writer.Config{Env: callEnv(b)})
+	for i, c := range []tenant.Command{
+		directory.PutUser{User: directory.User{ID: "alice", DisplayName: "A", Kind: directory.KindUser, UsageLocation: "GB",
+			Licences: []string{"MCOEV", "MCOPSTN_PAYG", "MCOPSTNPP"}}},
+		ledger.Fund{Amount: 1 << 40, Source: "purchase"}, uae("model"),
+	} {
+		if _, err := w.Submit(ctx, ids[0], []string{"u", "f", ""}[i], c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	w.Close()
+	var body string
+	var exp, amount, created, resExp int64
+	if err := s.DB().Read().QueryRow(`SELECT body, expires_at, res_amount, res_created_at, res_expires_at FROM open_calls`).
+		Scan(&body, &exp, &amount, &created, &resExp); err != nil {
+		b.Fatal(err)
+	}
+	db := s.DB().Write()
+	stmt := func(n int) string {
+		return `INSERT INTO open_calls (tenant_id, call_key, body, expires_at, res_amount, res_created_at, res_expires_at) VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?),", n), ",")
+	}
+	const perTx = 330
+	args := make([]any, 0, 7*256)
+	b.ResetTimer()
+	for i := 0; i < b.N; i += perTx {
+		tx, err := db.Begin()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for j := i; j < i+perTx; {
+			n := min(256, i+perTx-j)
+			args = args[:0]
+			for k := j; k < j+n; k++ {
+				args = append(args, ids[k%len(ids)], fmt.Sprint("c", k, "/"), body, exp, amount, created, resExp)
+			}
+			if _, err := tx.Exec(stmt(n), args...); err != nil {
+				b.Fatal(err)
+			}
+			j += n
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(float64(len(body)), "body-bytes")
 }
 
 // An open call keeps its ledger reservation in its own row: the account read back (after a
