@@ -20,6 +20,7 @@ import (
 
 	"github.com/commcredits/commcredits/internal/bench/load"
 	"github.com/commcredits/commcredits/internal/db"
+	"github.com/commcredits/commcredits/internal/store"
 )
 
 // FdatasyncRate writes 4 KiB and fdatasyncs it, over and over, in a file under dir, at most
@@ -102,12 +103,6 @@ func RawSQLiteInserts(ctx context.Context, d *db.DB, first, n, perTx int, dur ti
 	return done, nil
 }
 
-// usageColumns are the usage table's columns that RawUsageInserts fills.
-var usageColumns = []string{"tenant_id", "call_id", "leg", "conference_id", "user_location", "user_id", "upn",
-	"display_name", "caller_id", "call_type", "number_type", "international", "destination_dialed", "destination_number",
-	"start_at", "end_at", "duration_seconds", "connection_fee", "charge", "currency", "capability", "card_ref",
-	"pool_seconds", "review", "cmd_kind", "cmd_hash", "cmd_result"}
-
 // RawUsageInserts inserts up to n usage rows — the row a booked CDR stores, and nothing
 // else: no rating, no pools, no ledger entry, no account — into the migrated SQLite
 // database d, perTx rows per durable transaction in statements of 256 rows, for at most
@@ -118,6 +113,7 @@ var usageColumns = []string{"tenant_id", "call_id", "leg", "conference_id", "use
 func RawUsageInserts(ctx context.Context, d *db.DB, tenants, n, perTx int, dur time.Duration) (int, error) {
 	const chunk = 256
 	perTx = max(perTx/chunk, 1) * chunk
+	usageColumns := store.UsageColumns()
 	row := "(" + strings.TrimSuffix(strings.Repeat("?,", len(usageColumns)), ",") + ")"
 	q := "INSERT INTO usage (" + strings.Join(usageColumns, ", ") + ") VALUES " +
 		strings.TrimSuffix(strings.Repeat(row+",", chunk), ",") + " ON CONFLICT (tenant_id, call_id, leg) DO NOTHING"

@@ -75,6 +75,10 @@ var usageColumns = []string{"tenant_id", "call_id", "leg", "conference_id", "use
 
 var usageCols = len(usageColumns)
 
+// UsageColumns returns the usage table's columns in the order the writer fills them (for
+// the benchmark's raw ceiling, which must write the same row).
+func UsageColumns() []string { return append([]string(nil), usageColumns...) }
+
 // noBytes is an empty column value that is not NULL.
 var noBytes = []byte{}
 
