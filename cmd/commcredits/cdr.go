@@ -292,7 +292,7 @@ func printReport(w io.Writer, r *ingest.Report) {
 }
 
 // defaultImportMemoryMB is cdr import's --memory-limit. An import's live heap is the rate
-// cards, the tenants it books for and the CDRs in flight (~60-75 MB for bench's workload of
+// cards, the tenants it books for and the CDRs in flight (75-80 MB for bench's workload of
 // 1,000 tenants and a 100,000-prefix card, 8,192 CDRs in flight under a limit); left alone,
 // Go lets the heap grow to twice that before collecting. With the limit it collects earlier
 // once the heap nears it, and the Go part of the RSS sits at the limit: each MiB off it is a

@@ -35,10 +35,10 @@ const (
 	// while one commits.
 	DefaultInFlight = 2 * writer.DefaultMaxBulkBatch
 	// LimitedInFlight is the default instead when the process runs under a soft memory limit
-	// (debug.SetMemoryLimit, GOMEMLIMIT; cdr import sets one): one writer batch. Every CDR in
-	// flight holds its record, its priced result and its share of the batch's rows, ~1 KB
-	// in all, and half as many let the limit sit 16 MB lower (P4) with fewer collections;
-	// the writer still commits one batch while it builds the next, half the size.
+	// (debug.SetMemoryLimit, GOMEMLIMIT; cdr import sets one): one writer batch. A CDR in
+	// flight holds its record, its priced result and its share of the batch's rows (~2 KB in
+	// P4's heap profiles); half as many keep ~20 MB less live, so the limit can sit lower
+	// with fewer collections. The writer still commits one batch while it builds the next.
 	LimitedInFlight        = writer.DefaultMaxBulkBatch
 	DefaultProgressEvery   = 500 * time.Millisecond
 	DefaultCheckpointEvery = time.Second
