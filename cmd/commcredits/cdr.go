@@ -44,7 +44,7 @@ func cmdCDR(ctx context.Context, args []string, stdout, stderr io.Writer, h hook
 	dsn := fs.String("db", envOr(h, envDB, db.DefaultDSN), "database DSN (env "+envDB+")")
 	checkpoint := fs.String("checkpoint", "", "checkpoint file: rewritten every second with the offset every record before which is booked")
 	resume := fs.Bool("resume", false, "start from the --checkpoint file's offset (a missing file starts from the beginning)")
-	inFlight := fs.Int("in-flight", ingest.DefaultInFlight, "CDRs waiting on the writer at once")
+	inFlight := fs.Int("in-flight", 0, fmt.Sprintf("CDRs waiting on the writer at once (0: %d, or %d under a memory limit)", ingest.DefaultInFlight, ingest.LimitedInFlight))
 	memLimit := fs.Int("memory-limit", defaultImportMemoryMB, "soft limit of the Go heap in MiB while importing (0: none; the GOMEMLIMIT environment variable wins)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	var cards rateCardFlags
@@ -292,13 +292,14 @@ func printReport(w io.Writer, r *ingest.Report) {
 }
 
 // defaultImportMemoryMB is cdr import's --memory-limit. An import's live heap is the rate
-// cards, the tenants it books for and the CDRs in flight (~80 MB for bench's workload of
-// 1,000 tenants and a 100,000-prefix card); left alone, Go lets the heap grow to twice that
-// before collecting. With the limit it collects earlier once the heap nears it: bench's P4
-// child peaked at 267 instead of 329 MB RSS after 200,000 CDRs. At 128 MiB the collector
-// ran all the time (29 % of the CPU, three times slower). A limit below what is live (many
-// more tenants) costs CPU, not correctness.
-const defaultImportMemoryMB = 160
+// cards, the tenants it books for and the CDRs in flight (75-80 MB for bench's workload of
+// 1,000 tenants and a 100,000-prefix card, 8,192 CDRs in flight under a limit); left alone,
+// Go lets the heap grow to twice that before collecting. With the limit it collects earlier
+// once the heap nears it, and the Go part of the RSS sits at the limit: each MiB off it is a
+// MiB off P4's peak. 160 MiB collected half as often as 128 MiB for 29 MB more RSS, 120 MiB
+// saved 8 MB more for a fifth more collections (BENCHMARKS.md, session 5). A limit below
+// what is live (many more tenants) costs CPU, not correctness.
+const defaultImportMemoryMB = 128
 
 // limitImportMemory sets the Go heap's soft limit to mb MiB, unless mb is 0 or GOMEMLIMIT
 // is set (the operator's choice wins).

@@ -14,7 +14,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -442,7 +441,9 @@ func (r *runner) p7(ctx context.Context, rep *Report, f *Figure) error {
 // ingestRun seeds the workload into the database at dsn and books n CDRs through the engine's
 // own path (ingest → writer → store, as `commcredits cdr import` does). It returns the
 // import's report and its wall time (seeding excluded).
-func ingestRun(ctx context.Context, dsn string, w Workload, n int, progress func(ingest.Progress)) (ingest.Report, time.Duration, error) {
+// ingestRun seeds w into a fresh database at dsn and books n CDRs of its traffic as cdr
+// import does; seeded, when set, is called between the two.
+func ingestRun(ctx context.Context, dsn string, w Workload, n int, progress func(ingest.Progress), seeded func()) (ingest.Report, time.Duration, error) {
 	d, err := db.Open(ctx, dsn, db.WithMigrate())
 	if err != nil {
 		return ingest.Report{}, 0, err
@@ -457,6 +458,9 @@ func ingestRun(ctx context.Context, dsn string, w Workload, n int, progress func
 	defer wr.Close()
 	if err := w.Populate(ctx, st, wr); err != nil {
 		return ingest.Report{}, 0, fmt.Errorf("seeding: %w", err)
+	}
+	if seeded != nil {
+		seeded()
 	}
 	t0 := time.Now()
 	rep, err := ingest.Import(ctx, wr, w.CSV(n), ingest.Options{Progress: progress, ProgressEvery: 2 * time.Second})
@@ -487,7 +491,7 @@ func (r *runner) progressOf(label string) func(ingest.Progress) {
 
 func (r *runner) p1(ctx context.Context, rep *Report, f *Figure) error {
 	r.logf("P1: seeding %d tenants, booking %d CDRs into SQLite", r.w.Tenants, r.opt.P1CDRs)
-	ir, el, err := ingestRun(ctx, "sqlite:"+r.dir+"/p1.db", r.w, r.opt.P1CDRs, r.progressOf("P1"))
+	ir, el, err := ingestRun(ctx, "sqlite:"+r.dir+"/p1.db", r.w, r.opt.P1CDRs, r.progressOf("P1"), nil)
 	if err != nil {
 		return err
 	}
@@ -532,7 +536,7 @@ func (r *runner) p6(ctx context.Context, rep *Report, f *Figure) error {
 	rep.Limits[LimitPostgres] = Limit{float64(2*n) / el.Seconds(), "rows/s", "raw multi-row INSERTs into the engine's own tables, 1,000 rows per transaction, one pipelined batch each, on the given server (as durable as it is configured)"}
 	r.logf("limit PostgreSQL raw inserts: %.0f rows/s", rep.Limits[LimitPostgres].Value)
 	r.logf("P6: seeding %d tenants, booking %d CDRs into PostgreSQL", r.w.Tenants, r.opt.P1CDRs)
-	ir, el, err := ingestRun(ctx, dsn, r.w, r.opt.P1CDRs, r.progressOf("P6"))
+	ir, el, err := ingestRun(ctx, dsn, r.w, r.opt.P1CDRs, r.progressOf("P6"), nil)
 	if err != nil {
 		return err
 	}
@@ -660,18 +664,15 @@ func ChildMain(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	w = w.norm()
 	var res childResult
-	var seeded atomic.Int64
+	var seeded int64
 	progress := func(p ingest.Progress) {
-		if seeded.Load() == 0 {
-			kb, _ := procStatusKB("/proc/self/status", "VmRSS")
-			seeded.Store(kb)
-		}
 		if !p.Final {
 			fmt.Fprintf(stderr, "bench child  P4: %d CDRs, %.0f/s\n", p.Lines, p.Rate)
 		}
 	}
-	ir, el, err := ingestRun(ctx, "sqlite:"+dir+"/p4.db", w, n, progress)
-	res.CDRs, res.Seconds, res.SeededKB = ir.Lines, el.Seconds(), seeded.Load()
+	// The RSS once the workload is seeded, before the first CDR is read.
+	ir, el, err := ingestRun(ctx, "sqlite:"+dir+"/p4.db", w, n, progress, func() { seeded, _ = procStatusKB("/proc/self/status", "VmRSS") })
+	res.CDRs, res.Seconds, res.SeededKB = ir.Lines, el.Seconds(), seeded
 	if err != nil {
 		res.Error = err.Error()
 	}

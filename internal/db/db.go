@@ -256,12 +256,14 @@ func openSQLite(ctx context.Context, path string, o options) (*DB, error) {
 	wq.Set("_journal_mode", "WAL")
 	wq.Set("_synchronous", "FULL")
 	wq.Set("_txlock", "immediate")
-	// A 32 MiB page cache: ledger rows are keyed by tenant, so a batch touches pages all over
+	// A 16 MiB page cache: ledger rows are keyed by tenant, so a batch touches pages all over
 	// the tables, and the 2 MiB default missed on most of them. Not more: modernc's allocator
-	// gives each cached 4 KiB page an 8 KiB slot, so the cache costs twice its size in RSS,
-	// and 64 MiB (128 MiB resident) read one page fewer per four CDRs of an import for 65 MB
-	// more. Checkpoints run beside the writer (checkpointLoop), not inside its commits.
-	wq.Add("_pragma", "cache_size(-32768)")
+	// gives each cached 4 KiB page an 8 KiB slot, so the cache costs twice its size in RSS.
+	// 64 MiB (128 MiB resident) read one page fewer per four CDRs of an import than 32 MiB;
+	// 32 MiB read ~1.5 KB less per CDR than 16 MiB (from the OS's cache: no measurable CPU in
+	// BenchmarkImportCSV or P4) for 35 MB more RSS, an eighth of P4's 256 MB budget.
+	// Checkpoints run beside the writer (checkpointLoop), not inside its commits.
+	wq.Add("_pragma", "cache_size(-16384)")
 	wq.Add("_pragma", "wal_autocheckpoint(0)")
 	// Multi-row statements keep a statement journal in case one row fails; SQLite spills it
 	// to a temporary file past 64 KiB, and those writes were 6 % of a CDR import.

@@ -13,7 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -31,7 +33,13 @@ import (
 const (
 	// DefaultInFlight is twice writer.DefaultMaxBulkBatch: the writer fills its next batch
 	// while one commits.
-	DefaultInFlight        = 2 * writer.DefaultMaxBulkBatch
+	DefaultInFlight = 2 * writer.DefaultMaxBulkBatch
+	// LimitedInFlight is the default instead when the process runs under a soft memory limit
+	// (debug.SetMemoryLimit, GOMEMLIMIT; cdr import sets one): one writer batch. A CDR in
+	// flight holds its record, its priced result and its share of the batch's rows (~2 KB in
+	// P4's heap profiles); half as many keep ~20 MB less live, so the limit can sit lower
+	// with fewer collections. The writer still commits one batch while it builds the next.
+	LimitedInFlight        = writer.DefaultMaxBulkBatch
 	DefaultProgressEvery   = 500 * time.Millisecond
 	DefaultCheckpointEvery = time.Second
 	// MaxListed is how many rejected lines and how many review lines a report lists; the
@@ -41,7 +49,8 @@ const (
 
 // Options tune an import. Zero values take the defaults.
 type Options struct {
-	// InFlight is how many CDRs may wait on the writer at once (default DefaultInFlight).
+	// InFlight is how many CDRs may wait on the writer at once (default DefaultInFlight, or
+	// LimitedInFlight under a memory limit).
 	// It also bounds how far reading runs ahead of the oldest unacknowledged record.
 	InFlight int
 	// Size is the source's size in bytes for progress; 0: the size of an *os.File source,
@@ -63,7 +72,7 @@ type Options struct {
 
 func (o *Options) defaults() {
 	if o.InFlight <= 0 {
-		o.InFlight = DefaultInFlight
+		o.InFlight = DefaultInFlightFor(debug.SetMemoryLimit(-1))
 	}
 	if o.ProgressEvery <= 0 {
 		o.ProgressEvery = DefaultProgressEvery
@@ -71,6 +80,15 @@ func (o *Options) defaults() {
 	if o.CheckpointEvery <= 0 {
 		o.CheckpointEvery = DefaultCheckpointEvery
 	}
+}
+
+// DefaultInFlightFor is Options.InFlight's default in a process whose soft memory limit is
+// limit bytes (math.MaxInt64: none).
+func DefaultInFlightFor(limit int64) int {
+	if limit < math.MaxInt64 {
+		return LimitedInFlight
+	}
+	return DefaultInFlight
 }
 
 // Progress is a snapshot of a running import.

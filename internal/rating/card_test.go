@@ -1,10 +1,13 @@
 package rating
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/commcredits/commcredits/internal/money"
 	"github.com/commcredits/commcredits/internal/numbers"
@@ -95,10 +98,10 @@ func TestLookupAllocs(t *testing.T) {
 
 func TestCardAccessors(t *testing.T) {
 	c := mustImport(t, sampleCard)
-	if c.Len() != 7 || c.Row(0).Prefix != "44" || c.Row(6).Line != 8 || string(c.Source()) != sampleCard {
+	if c.Len() != 7 || c.Row(0).Prefix != "44" || c.Row(6).Line != 8 {
 		t.Errorf("accessors: len %d row0 %+v", c.Len(), c.Row(0))
 	}
-	if c.ID() != "outbound/USD/v1" || len(c.Digest()) != 64 {
+	if sum := sha256.Sum256([]byte(sampleCard)); c.ID() != "outbound/USD/v1" || c.Digest() != hex.EncodeToString(sum[:]) {
 		t.Errorf("ID %q digest %q", c.ID(), c.Digest())
 	}
 	rows := c.Rows()
@@ -107,7 +110,7 @@ func TestCardAccessors(t *testing.T) {
 		t.Error("Rows exposes the card's own rows")
 	}
 	// Rows and source are enough to rebuild the same card (what storage will do).
-	again, err := Compile(c.Meta(), c.Rows(), c.Source())
+	again, err := Compile(c.Meta(), c.Rows(), []byte(sampleCard))
 	if err != nil || again.Digest() != c.Digest() {
 		t.Fatalf("recompile: %v", err)
 	}
@@ -186,5 +189,26 @@ func TestRegistry(t *testing.T) {
 	_, err = g.Import(TollFree, usd, nil, t0)
 	if !errors.As(err, &ie) {
 		t.Errorf("empty source: %v", err)
+	}
+}
+
+// A card's rows do not keep the CSV records they came from alive: their strings are copies,
+// and equal destinations share one.
+func TestCardRowsOwnTheirStrings(t *testing.T) {
+	c := mustImport(t, sampleCard)
+	byName := map[string]*byte{}
+	n := 0
+	for _, r := range c.Rows() {
+		p := unsafe.StringData(r.Destination)
+		if q, ok := byName[r.Destination]; ok {
+			n++
+			if q != p {
+				t.Errorf("row %d: destination %q is a second copy", r.Index, r.Destination)
+			}
+		}
+		byName[r.Destination] = p
+	}
+	if n != 1 { // the two mobile rows of the sample
+		t.Fatalf("%d repeated destinations, want 1", n)
 	}
 }

@@ -114,6 +114,10 @@ func ParseCSV(data []byte) ([]Row, error) {
 	r.ReuseRecord = true
 	var rows []Row
 	seen := make(map[key]int)
+	// A row's strings are copied out of the record: as slices of it, they would keep every
+	// record's whole text (64 bytes a line) alive as long as the card. Destinations repeat,
+	// so each is kept once.
+	names := make(map[string]string)
 	header := false
 	for {
 		rec, err := r.Read()
@@ -157,6 +161,13 @@ func ParseCSV(data []byte) ([]Row, error) {
 			continue
 		}
 		seen[k] = line
+		row.Prefix = strings.Clone(row.Prefix)
+		d, ok := names[row.Destination]
+		if !ok {
+			d = strings.Clone(row.Destination)
+			names[d] = d
+		}
+		row.Destination = d
 		rows = append(rows, row)
 	}
 	if !header {
