@@ -8,11 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/commcredits/commcredits/internal/charging"
 	"github.com/commcredits/commcredits/internal/ledger"
 	"github.com/commcredits/commcredits/internal/money"
 	"github.com/commcredits/commcredits/internal/pgtest"
 	"github.com/commcredits/commcredits/internal/store"
 	"github.com/commcredits/commcredits/internal/store/storetest"
+	"github.com/commcredits/commcredits/internal/tenant"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -193,6 +195,43 @@ func TestDuplicateCommandKeyIsRetryable(t *testing.T) {
 		}
 		if got, _ := load(t, s, "acme"); got.Balance != 100 {
 			t.Fatalf("balance %d after refused save", got.Balance)
+		}
+	})
+}
+
+// A usage row whose call is already booked makes the batch ErrKeyExists and writes
+// nothing of it, on both engines (PostgreSQL writes usage rows with COPY, which fails on the
+// key; SQLite's insert skips the row and the count tells): the writer then looks keys up.
+func TestDuplicateUsageKeyIsKeyExists(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, _ string, s *store.SQL) {
+		mustTenant(t, s, "acme")
+		book := func(callIDs ...string) error {
+			var st *tenant.State
+			var v int64
+			if err := s.WriteTx(ctx, func(tx store.Tx) (err error) { st, v, err = tx.LoadState(ctx, "acme", t0); return }); err != nil {
+				t.Fatal(err)
+			}
+			m := applyAll(t, st.Account, v, t0, ledger.Charge{Amount: money.Amount(10 * len(callIDs)), Ref: callIDs[0]})
+			m.State = st
+			for _, id := range callIDs {
+				m.Usage = append(m.Usage, charging.UsageRow{Tenant: "acme", CallID: id, UserID: "u1", CallType: "user_out",
+					Start: t0, End: t0.Add(time.Minute), DurationSeconds: 60, Charge: 10, Currency: "USD"})
+			}
+			return save(s, m)
+		}
+		if err := book("a", "b"); err != nil {
+			t.Fatal(err)
+		}
+		err := book("c", "b", "d")
+		if !errors.Is(err, store.ErrKeyExists) || !s.Retryable(err) {
+			t.Fatalf("a second usage row of call b: %v", err)
+		}
+		rows, err := s.ReportUsage(ctx, "acme")
+		if err != nil || len(rows) != 2 {
+			t.Fatalf("%d usage rows after the refused batch (%v), want a and b", len(rows), err)
+		}
+		if a, _ := load(t, s, "acme"); a.Balance != -20 || a.NextSeq != 2 {
+			t.Fatalf("balance %d, next entry %d after the refused batch", a.Balance, a.NextSeq)
 		}
 	})
 }
