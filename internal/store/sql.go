@@ -679,7 +679,7 @@ func (t *sqlTx) LookupCommands(ctx context.Context, keys []Key) (map[Key]Command
 	}
 	// Records kept in usage rows (CommandRecord.Usage); the writer stores none of their
 	// keys in commands, but if one were there it would be the record.
-	scanUsage := func(r rows) error {
+	scanCallRecords := func(r rows) error {
 		defer r.Close()
 		for r.Next() {
 			c := CommandRecord{Usage: true}
@@ -728,7 +728,7 @@ func (t *sqlTx) LookupCommands(ctx context.Context, keys []Key) (map[Key]Command
 		if err != nil {
 			return nil, err
 		}
-		return out, scanUsage(r)
+		return out, scanCallRecords(r)
 	}
 	for start := 0; start < len(keys); {
 		n := nextChunk(len(keys) - start)
@@ -756,7 +756,7 @@ func (t *sqlTx) LookupCommands(ctx context.Context, keys []Key) (map[Key]Command
 		if err != nil {
 			return nil, err
 		}
-		if err := scanUsage(r); err != nil {
+		if err := scanCallRecords(r); err != nil {
 			return nil, err
 		}
 	}
@@ -865,7 +865,7 @@ func Prepare(ms []*Mutation) (*Batch, error) {
 		nEntries, nCmds, nUsage = nEntries+len(m.Entries), nCmds+len(m.Commands), nUsage+len(m.Usage)
 	}
 	accounts, lots, res := make([]any, 0, 12*len(ms)), make([]any, 0, 9*nLots), make([]any, 0, 5*nRes)
-	closed, entries, cmds := make([]any, 0, 2*nClosed), make([]any, 0, 10*nEntries), make([]any, 0, 6*nCmds)
+	closed, entries, cmds := make([]any, 0, 2*nClosed), make([]any, 0, len(entryColumns)*nEntries), make([]any, 0, 6*nCmds)
 	usage := make([]any, 0, usageCols*nUsage)
 	refs := map[rating.Ref]string{}
 	stmts := make([]stmt, 0, 16)
@@ -912,7 +912,7 @@ func Prepare(ms []*Mutation) (*Batch, error) {
 	stmts = chunked(stmts, upsertLots, 9, lots)
 	stmts = chunked(stmts, deleteReservations, 2, closed)
 	stmts = chunked(stmts, upsertReservations, 5, res)
-	stmts = chunked(stmts, insertEntries, 10, entries)
+	stmts = chunked(stmts, insertEntries, len(entryColumns), entries)
 	var rows chargingRows
 	for _, m := range ms {
 		if m.State == nil {

@@ -61,10 +61,7 @@ func (sh *shard) run() {
 				prev = inFlight.b.records
 			}
 			open = sh.newBuilder(prev)
-			open.limit = cfg.MaxBatch
-			if r.group != nil {
-				open.limit = cfg.MaxBulkBatch
-			}
+			open.limit = startLimit(r, cfg)
 		}
 		open.batch = append(open.batch, r)
 		open.limit = limitAfter(open.limit, r, len(open.batch), cfg)
@@ -132,11 +129,7 @@ func (sh *shard) run() {
 			}
 		case held != nil:
 			batch := append(make([]*request, 0, cfg.MaxBatch), held)
-			limit := cfg.MaxBatch
-			if held.group != nil {
-				limit = cfg.MaxBulkBatch
-			}
-			limit = limitAfter(limit, held, 1, cfg)
+			limit := limitAfter(startLimit(held, cfg), held, 1, cfg)
 			held = nil
 		fill:
 			for len(batch) < limit {
@@ -162,6 +155,15 @@ func (sh *shard) run() {
 	}
 }
 
+// startLimit is the size limit of a batch that r opens: MaxBulkBatch for a bulk
+// submission (SubmitBatch), MaxBatch otherwise.
+func startLimit(r *request, cfg *Config) int {
+	if r.group != nil {
+		return cfg.MaxBulkBatch
+	}
+	return cfg.MaxBatch
+}
+
 // limitAfter is a batch's size limit once r has joined it as its n-th command: bulk
 // submissions (SubmitBatch) may fill MaxBulkBatch, and an interactive command stops the batch
 // growing past MaxBatch, so that its wait stays that of a normal batch.
@@ -180,11 +182,7 @@ func (sh *shard) launch(b *builder) *flight {
 		return nil
 	}
 	f := &flight{b: b, start: time.Now(), done: make(chan struct{})}
-	refused := false
-	for _, r := range b.batch {
-		refused = refused || r.err != nil && r.key != ""
-	}
-	if sb == nil && !refused {
+	if sb == nil && !hasRefused(b.batch) {
 		close(f.done) // nothing to write or look up
 		return f
 	}

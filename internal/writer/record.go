@@ -63,8 +63,7 @@ func (c *compactSettlement) settlement() charging.Settlement {
 // into res.Record().
 func encodeRecord(res Result) ([]byte, error) {
 	r := res.Record()
-	if r.Ledger == nil && r.Authorization == nil && r.Extension == nil && !r.Replayed &&
-		(r.Settlement == nil) != (r.Priced == nil) {
+	if usageRecordable(&r) && (r.Settlement != nil || r.Priced != nil) {
 		c := compactRecord{V: 1, Balance: r.Balance, Available: r.Available}
 		if r.Settlement != nil {
 			c.Settle = compactOf(r.Settlement)

@@ -629,7 +629,7 @@ func (m *mutation) add(e *tenant.Effects) {
 func replayRefused(ctx context.Context, tx store.Tx, batch []*request) error {
 	var keys []store.Key
 	for _, r := range batch {
-		if r.err != nil && r.key != "" {
+		if refusedWithKey(r) {
 			keys = append(keys, store.Key{Tenant: r.tenant, Key: r.key})
 		}
 	}
@@ -646,6 +646,19 @@ func replayRefused(ctx context.Context, tx store.Tx, batch []*request) error {
 		}
 	}
 	return nil
+}
+
+// refusedWithKey reports whether r was refused under a key that may be stored already.
+func refusedWithKey(r *request) bool { return r.err != nil && r.key != "" }
+
+// hasRefused reports whether replayRefused has anything to look up in batch.
+func hasRefused(batch []*request) bool {
+	for _, r := range batch {
+		if refusedWithKey(r) {
+			return true
+		}
+	}
+	return false
 }
 
 func replay(tenantID string, rec store.CommandRecord, hash []byte) (Result, error) {
