@@ -146,7 +146,7 @@ func populateParallel(b testing.TB, s *store.SQL, w *writer.Writer, n int) []str
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := populateIDs(s, w, ids[i:min(i+10, n)], 1<<40); err != nil {
+			if err := ingest.PopulateWorkload(bg, s, w, ids[i:min(i+10, n)], 1<<40); err != nil {
 				b.Error(err)
 			}
 		}()
