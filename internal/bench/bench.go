@@ -439,10 +439,9 @@ func (r *runner) p7(ctx context.Context, rep *Report, f *Figure) error {
 }
 
 // ingestRun seeds the workload into the database at dsn and books n CDRs through the engine's
-// own path (ingest → writer → store, as `commcredits cdr import` does). It returns the
-// import's report and its wall time (seeding excluded).
-// ingestRun seeds w into a fresh database at dsn and books n CDRs of its traffic as cdr
-// import does; seeded, when set, is called between the two.
+// own path (ingest → writer → store, as `commcredits cdr import` does); seeded, when set, is
+// called between the two. It returns the import's report and its wall time (seeding
+// excluded).
 func ingestRun(ctx context.Context, dsn string, w Workload, n int, progress func(ingest.Progress), seeded func()) (ingest.Report, time.Duration, error) {
 	d, err := db.Open(ctx, dsn, db.WithMigrate())
 	if err != nil {

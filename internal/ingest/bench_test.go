@@ -92,8 +92,14 @@ func benchImport(b *testing.B, e storetest.Engine) {
 }
 
 // procStatusKB reads a kB figure of /proc/self/status.
-func procStatusKB(b *testing.B, field string) int64 {
-	data, err := os.ReadFile("/proc/self/status")
+func procStatusKB(b *testing.B, field string) int64 { return procFigure(b, "/proc/self/status", field) }
+
+// procIO reads a figure of /proc/self/io.
+func procIO(b *testing.B, field string) int64 { return procFigure(b, "/proc/self/io", field) }
+
+// procFigure reads the number of a "field: N" or "field: N kB" line of the file at path.
+func procFigure(b *testing.B, path, field string) int64 {
+	data, err := os.ReadFile(path)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -103,7 +109,7 @@ func procStatusKB(b *testing.B, field string) int64 {
 			return n
 		}
 	}
-	b.Fatalf("no %s in /proc/self/status", field)
+	b.Fatalf("no %s in %s", field, path)
 	return 0
 }
 
@@ -114,22 +120,6 @@ func cpuSeconds(b *testing.B) float64 {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-}
-
-// procIO reads a figure of /proc/self/io.
-func procIO(b *testing.B, field string) int64 {
-	data, err := os.ReadFile("/proc/self/io")
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, field+":"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
-			return n
-		}
-	}
-	b.Fatalf("no %s in /proc/self/io", field)
-	return 0
 }
 
 // populateParallel creates tenants like populate, many at a time.
@@ -146,7 +136,7 @@ func populateParallel(b testing.TB, s *store.SQL, w *writer.Writer, n int) []str
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := populateIDs(s, w, ids[i:min(i+10, n)], 1<<40); err != nil {
+			if err := ingest.PopulateWorkload(bg, s, w, ids[i:min(i+10, n)], 1<<40); err != nil {
 				b.Error(err)
 			}
 		}()

@@ -15,8 +15,6 @@ import (
 	"github.com/commcredits/commcredits/internal/money"
 	"github.com/commcredits/commcredits/internal/payer"
 	"github.com/commcredits/commcredits/internal/pgtest"
-	"github.com/commcredits/commcredits/internal/plans"
-	"github.com/commcredits/commcredits/internal/rating"
 	"github.com/commcredits/commcredits/internal/store"
 	"github.com/commcredits/commcredits/internal/tenant"
 	"github.com/commcredits/commcredits/internal/writer"
@@ -27,27 +25,22 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 var (
 	bg  = context.Background()
 	usd = money.MustCurrency("USD")
-	// now is the writer's clock; CDRs start in March 2026.
-	now    = time.Date(2026, 3, 31, 12, 0, 0, 0, time.UTC)
-	march1 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	// now is the writer's clock; CDRs start in March 2026 (the workload's month).
+	now    = ingest.WorkloadNow
+	march1 = ingest.WorkloadMonth
 )
 
 type fixedClock struct{}
 
 func (fixedClock) Now() time.Time { return now }
 
-const cardCSV = "prefix,destination,number_type,rate_per_minute,connection_fee,initial_increment,subsequent_increment,effective_from,blocked\n" +
-	"1,United States,fixed_or_mobile,0.01,0,60,60,2026-01-01,false\n" +
-	"44,United Kingdom,fixed_or_mobile,0.02,0,1,1,2026-01-01,false\n" +
-	"971,United Arab Emirates,mobile,0.30,0.10,30,6,2026-01-01,false\n"
-
 func env(t testing.TB) *tenant.Env {
 	t.Helper()
-	g := rating.NewRegistry()
-	if _, err := g.Import(rating.Outbound, usd, []byte(cardCSV), march1.AddDate(0, -1, 0)); err != nil {
+	e, err := ingest.WorkloadEnv()
+	if err != nil {
 		t.Fatal(err)
 	}
-	return &tenant.Env{Catalog: plans.Default(), Cards: g, CallTTL: time.Hour}
+	return e
 }
 
 // setup creates n tenants ("t00", "t01", …), each with a PAYG user alice (GB) and a Domestic
@@ -65,15 +58,10 @@ func populate(t testing.TB, s store.Store, w *writer.Writer, n int, funds money.
 	for i := range ids {
 		ids[i] = fmt.Sprintf("t%02d", i)
 	}
-	if err := populateIDs(s, w, ids, funds); err != nil {
+	if err := ingest.PopulateWorkload(bg, s, w, ids, funds); err != nil {
 		t.Fatal(err)
 	}
 	return ids
-}
-
-// populateIDs creates the tenants ids with users alice and bob, funded with funds.
-func populateIDs(s store.Store, w *writer.Writer, ids []string, funds money.Amount) error {
-	return ingest.PopulateWorkload(bg, s, w, ids, funds)
 }
 
 // genCDRs makes n CDRs over tenants in random order of start (so out of order), durations

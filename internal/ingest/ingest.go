@@ -326,6 +326,34 @@ func (r *run) submitBatch(ctx context.Context, w BatchSubmitter, jobs []*job, it
 	return items
 }
 
+// batchWorker sends the records of jobs in batches of up to size until jobs closes: it takes
+// what is waiting (at least one record) and sends it in one call.
+func (r *run) batchWorker(ctx context.Context, w BatchSubmitter, jobs <-chan *job, size int) {
+	batch := make([]*job, 0, size)
+	var items []writer.Item
+	for j := range jobs {
+		batch = appendWaiting(append(batch[:0], j), jobs, size)
+		items = r.submitBatch(ctx, w, batch, items)
+		clear(batch)
+	}
+}
+
+// appendWaiting appends to batch the records already waiting in jobs, up to size in all.
+func appendWaiting(batch []*job, jobs <-chan *job, size int) []*job {
+	for len(batch) < size {
+		select {
+		case j, ok := <-jobs:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, j)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
 // account records the outcome of one record.
 func (r *run) account(j *job, res writer.Result, err error) {
 	if err != nil {
@@ -430,32 +458,13 @@ func (r *run) pipeline(ctx context.Context, w Submitter, feed func(ctx context.C
 	jobs := make(chan *job, r.opts.InFlight)
 	var wg sync.WaitGroup
 	if bw, ok := w.(BatchSubmitter); ok {
-		// Workers of up to BatchSize records each, InFlight records in all: a worker takes
-		// what is waiting (at least one record) and sends it in one call.
+		// Workers of up to BatchSize records each, InFlight records in all.
 		size := min(BatchSize, r.opts.InFlight)
 		for range r.opts.InFlight / size {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				batch := make([]*job, 0, size)
-				var items []writer.Item
-				for j := range jobs {
-					batch = append(batch[:0], j)
-				fill:
-					for len(batch) < size {
-						select {
-						case j, ok := <-jobs:
-							if !ok {
-								break fill
-							}
-							batch = append(batch, j)
-						default:
-							break fill
-						}
-					}
-					items = r.submitBatch(ctx, bw, batch, items)
-					clear(batch)
-				}
+				r.batchWorker(ctx, bw, jobs, size)
 			}()
 		}
 	} else {
