@@ -197,8 +197,8 @@ func (w Workload) Funding(i int) string {
 func (w Workload) Populate(ctx context.Context, st store.Store, wr *writer.Writer) error {
 	w = w.norm()
 	created := w.Month.AddDate(0, -1, 0)
-	// One at a time: concurrent tenant inserts conflict under PostgreSQL's SERIALIZABLE, and
-	// the store does not retry outside the writer.
+	// The tenants' rows first, one at a time; their users and funds then go through the
+	// writer side by side.
 	for i := range w.Tenants {
 		id := TenantID(i)
 		if err := st.CreateTenant(ctx, store.Tenant{ID: id, Name: id, Currency: usd, CreatedAt: created}); err != nil {

@@ -77,6 +77,12 @@ func RetrySerializable(ctx context.Context, db TxBeginner, fn func(pgx.Tx) error
 // When all attempts fail, the error wraps both ErrRetriesExhausted and the
 // last serialization error.
 func (p RetryPolicy) Run(ctx context.Context, db TxBeginner, fn func(pgx.Tx) error) error {
+	return p.Do(ctx, func() error { return runSerializableOnce(ctx, db, fn) })
+}
+
+// Do runs attempt, a whole transaction, until it returns nil or an error IsRetryable does
+// not accept, at most MaxAttempts times, with Run's back-off between tries and its errors.
+func (p RetryPolicy) Do(ctx context.Context, attempt func() error) error {
 	if p.MaxAttempts <= 0 {
 		p.MaxAttempts = DefaultRetryPolicy.MaxAttempts
 	}
@@ -87,19 +93,19 @@ func (p RetryPolicy) Run(ctx context.Context, db TxBeginner, fn func(pgx.Tx) err
 		p.MaxDelay = DefaultRetryPolicy.MaxDelay
 	}
 	var lastErr error
-	for attempt := 1; attempt <= p.MaxAttempts; attempt++ {
-		err := runSerializableOnce(ctx, db, fn)
+	for n := 1; n <= p.MaxAttempts; n++ {
+		err := attempt()
 		if err == nil || !IsRetryable(err) {
 			return err
 		}
 		lastErr = err
-		if attempt == p.MaxAttempts {
+		if n == p.MaxAttempts {
 			break
 		}
 		if p.OnRetry != nil {
-			p.OnRetry(attempt, err)
+			p.OnRetry(n, err)
 		}
-		ceiling := p.BaseDelay << min(attempt-1, 30)
+		ceiling := p.BaseDelay << min(n-1, 30)
 		if ceiling <= 0 || ceiling > p.MaxDelay {
 			ceiling = p.MaxDelay
 		}
@@ -108,7 +114,7 @@ func (p RetryPolicy) Run(ctx context.Context, db TxBeginner, fn func(pgx.Tx) err
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("db: serializable transaction abandoned after %d attempts: %w (last error: %w)", attempt, ctx.Err(), lastErr)
+			return fmt.Errorf("db: serializable transaction abandoned after %d attempts: %w (last error: %w)", n, ctx.Err(), lastErr)
 		case <-t.C:
 		}
 	}

@@ -52,17 +52,8 @@ func WorkloadEnv() (*tenant.Env, error) {
 func PopulateWorkload(ctx context.Context, s store.Store, w Submitter, ids []string, funds money.Amount) error {
 	usd := money.MustCurrency("USD")
 	for _, id := range ids {
-		// Tenants created side by side on PostgreSQL may fail to serialize; each failure
-		// rolled back, so the creation is tried again.
-		for attempt := 1; ; attempt++ {
-			err := s.CreateTenant(ctx, store.Tenant{ID: id, Name: id, Currency: usd, CreatedAt: WorkloadMonth})
-			if err == nil {
-				break
-			}
-			if attempt == 50 || !s.Retryable(err) {
-				return err
-			}
-			time.Sleep(time.Duration(rand.Int64N(int64(attempt) * int64(time.Millisecond))))
+		if err := s.CreateTenant(ctx, store.Tenant{ID: id, Name: id, Currency: usd, CreatedAt: WorkloadMonth}); err != nil {
+			return err
 		}
 		for j, u := range []directory.User{
 			{ID: "alice", DisplayName: "Alice", Kind: directory.KindUser, UsageLocation: "GB", Licences: []string{"MCOEV", "MCOPSTN_PAYG", "MCOPSTNPP"}},

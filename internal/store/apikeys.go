@@ -23,7 +23,7 @@ type APIKey struct {
 
 // CreateAPIKey stores k; ErrExists when its id or hash is taken.
 func (s *SQL) CreateAPIKey(ctx context.Context, k APIKey) error {
-	return s.WriteTx(ctx, func(tx Tx) error {
+	return s.retryTx(ctx, func(tx Tx) error {
 		q := tx.(*sqlTx).q
 		n, err := q.exec(ctx, `INSERT INTO api_keys (id, tenant_id, role, name, hash, created_at) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT DO NOTHING`, k.ID, k.Tenant, k.Role, k.Name, k.Hash, k.CreatedAt.UnixNano())
@@ -75,7 +75,7 @@ func (s *SQL) APIKeys(ctx context.Context, tenantID, after string, limit int) ([
 
 // RevokeAPIKey marks key id of tenantID revoked; ErrNotFound when it has no such key.
 func (s *SQL) RevokeAPIKey(ctx context.Context, tenantID, id string, at time.Time) error {
-	return s.WriteTx(ctx, func(tx Tx) error {
+	return s.retryTx(ctx, func(tx Tx) error {
 		n, err := tx.(*sqlTx).q.exec(ctx, `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE tenant_id = ? AND id = ?`,
 			at.UnixNano(), tenantID, id)
 		if err == nil && n == 0 {
@@ -116,7 +116,7 @@ func (s *SQL) StoredResponse(ctx context.Context, scope, key string) (StoredResp
 // SaveResponse keeps a response under (scope, key); ErrExists when one is kept already
 // (a concurrent request with the same key won).
 func (s *SQL) SaveResponse(ctx context.Context, scope, key string, r StoredResponse, at time.Time) error {
-	return s.WriteTx(ctx, func(tx Tx) error {
+	return s.retryTx(ctx, func(tx Tx) error {
 		n, err := tx.(*sqlTx).q.exec(ctx, `INSERT INTO api_responses (scope, idem_key, request_hash, status, body, created_at)
 			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, scope, key, r.Hash, r.Status, r.Body, at.UnixNano())
 		if err == nil && n == 0 {

@@ -59,7 +59,7 @@ func (s *SQL) PendingOutboxRows(ctx context.Context, limit int, kinds ...string)
 // MarkOutboxDone records that the row's side effect has been handed on (its job enqueued).
 // Marking a row twice keeps the first time.
 func (s *SQL) MarkOutboxDone(ctx context.Context, tenant, key string, at time.Time) error {
-	return s.WriteTx(ctx, func(tx Tx) error {
+	return s.retryTx(ctx, func(tx Tx) error {
 		_, err := tx.(*sqlTx).q.exec(ctx, `UPDATE outbox SET done_at = ? WHERE tenant_id = ? AND key = ? AND done_at IS NULL`,
 			at.UnixNano(), tenant, key)
 		return err

@@ -454,6 +454,14 @@ func (s *SQL) WriteTx(ctx context.Context, fn func(Tx) error) error {
 	return err
 }
 
+// retryTx is WriteTx for a transaction of this package's own statements, run again after a
+// PostgreSQL serialization failure or deadlock (db.RetryPolicy): two tenants created side by
+// side may fail to serialize. fn must be safe to repeat. The writer's batches use WriteTx
+// itself: it retries them from reloaded state.
+func (s *SQL) retryTx(ctx context.Context, fn func(Tx) error) error {
+	return db.DefaultRetryPolicy.Do(ctx, func() error { return s.WriteTx(ctx, fn) })
+}
+
 func (s *SQL) sqliteTx(ctx context.Context, fn func(Tx) error) error {
 	tx, err := s.d.Write().BeginTx(ctx, nil)
 	if err != nil {
@@ -483,7 +491,7 @@ func (s *SQL) CreateTenant(ctx context.Context, t Tenant) error {
 		return fmt.Errorf("tenant id is empty")
 	}
 	now := t.CreatedAt.UnixNano()
-	return s.WriteTx(ctx, func(tx Tx) error {
+	return s.retryTx(ctx, func(tx Tx) error {
 		q := tx.(*sqlTx).q
 		r, err := q.query(ctx, `SELECT 1 FROM tenants WHERE id = ?`, t.ID)
 		if err != nil {
