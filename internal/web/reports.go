@@ -14,6 +14,7 @@ import (
 	"github.com/commcredits/commcredits/internal/ledger"
 	"github.com/commcredits/commcredits/internal/money"
 	"github.com/commcredits/commcredits/internal/plans"
+	"github.com/commcredits/commcredits/internal/report"
 	"github.com/commcredits/commcredits/internal/store"
 	"github.com/commcredits/commcredits/internal/tenant"
 )
@@ -217,13 +218,10 @@ func (s *Server) blockedReport(w http.ResponseWriter, r *http.Request, c *reqCtx
 
 // PSTN usage.
 
-// maskDigits is how many last digits of external numbers are masked, per tenant country
-// (domain §8).
-var maskDigits = map[string]int{"BE": 3, "CH": 4, "DE": 3, "DK": 3, "ES": 3, "FI": 3, "FR": 4, "IT": 3, "NL": 3, "NO": 3, "SE": 3}
-
-// mask hides the last digits of an external number for a tenant of country cc.
+// mask hides the last digits of an external number for a tenant of country cc; how many is
+// the report engine's table (domain §8), so the page and the exports mask alike.
 func mask(number, cc string) string {
-	n := maskDigits[cc]
+	n := report.MaskDigits[cc]
 	if n == 0 || len(number) <= n {
 		return number
 	}
