@@ -6,10 +6,12 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/commcredits/commcredits/internal/ledger"
 	"github.com/commcredits/commcredits/internal/money"
 	"github.com/commcredits/commcredits/internal/recharge"
+	"github.com/commcredits/commcredits/internal/report"
 	"github.com/commcredits/commcredits/internal/tenant"
 )
 
@@ -40,13 +42,12 @@ func (s *Server) creditsView(r *http.Request, c *reqCtx) (*creditsView, error) {
 	a := st.Account
 	v := &creditsView{Cur: a.Currency, Account: a, Available: a.Available(), SetUp: st.CreditsSetUp(),
 		Recharge: st.Recharge, InFlight: st.Recharge.InFlight != nil}
-	soon := now.AddDate(0, 0, 30)
 	for _, l := range a.Lots {
 		if l.Remaining <= 0 {
 			continue
 		}
 		v.Lots = append(v.Lots, l)
-		if l.ExpiresAt.Before(soon) {
+		if expiringSoon(l, now) {
 			v.Expiring = append(v.Expiring, l)
 			v.ExpiringSum += l.Remaining
 		}
@@ -105,6 +106,12 @@ func (s *Server) creditsRender(w http.ResponseWriter, r *http.Request, c *reqCtx
 	}
 	s.render(w, r, c, code, "credits", view{Title: "Credits", Active: "credits", D: v, Errors: fe.Fields,
 		Form: form, Flash: strings.Join(fe.General, " ")})
+}
+
+// expiringSoon: l has money left that expires within the report engine's window, the one
+// the statement export uses too.
+func expiringSoon(l ledger.Lot, now time.Time) bool {
+	return l.Remaining > 0 && l.ExpiresAt.Before(now.Add(report.ExpiringWindow))
 }
 
 // settingsForm fills the auto-recharge and payment method forms with what is saved.

@@ -380,10 +380,10 @@ func (s *Server) statementReport(w http.ResponseWriter, r *http.Request, c *reqC
 		es, v.More = es[:statementMax], true
 	}
 	v.Entries = es
-	soon := s.now().AddDate(0, 0, 30)
+	now := s.now()
 	for _, l := range lots {
 		v.Forfeited += l.Forfeited
-		if l.Remaining > 0 && l.ExpiresAt.Before(soon) {
+		if expiringSoon(l, now) {
 			v.ExpiringSum += l.Remaining
 		}
 	}
