@@ -121,16 +121,10 @@ func settingsForm(v *creditsView) url.Values {
 	if st.Enabled {
 		f.Set("enabled", "on")
 	}
-	amt := func(a money.Amount) string {
-		if a == 0 {
-			return ""
-		}
-		return a.Format(cur)
-	}
-	f.Set("trigger", amt(st.Trigger))
-	f.Set("recharge_amount", amt(st.Amount))
-	f.Set("monthly_cap", amt(st.MonthlyCap))
-	f.Set("low_balance", amt(st.LowBalance))
+	f.Set("trigger", optionalAmount(st.Trigger, cur))
+	f.Set("recharge_amount", optionalAmount(st.Amount, cur))
+	f.Set("monthly_cap", optionalAmount(st.MonthlyCap, cur))
+	f.Set("low_balance", optionalAmount(st.LowBalance, cur))
 	f.Set("payment_method", st.PaymentMethod)
 	f.Set("version", strconv.FormatInt(st.Version, 10))
 	f.Set("method", st.PaymentMethod)

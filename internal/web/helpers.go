@@ -18,16 +18,11 @@ import (
 )
 
 var funcs = template.FuncMap{
-	"money": func(a money.Amount, c money.Currency) string { return a.Format(c) + " " + c.Code },
-	"amount": func(a money.Amount, c money.Currency) string {
-		if a == 0 {
-			return ""
-		}
-		return a.Format(c)
-	},
-	"date":  func(t time.Time) string { return t.UTC().Format("2006-01-02") },
-	"time":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
-	"nonce": func() string { return token(12) },
+	"money":  func(a money.Amount, c money.Currency) string { return a.Format(c) + " " + c.Code },
+	"amount": optionalAmount,
+	"date":   func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+	"time":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"nonce":  func() string { return token(12) },
 	"dict": func(kv ...any) map[string]any {
 		m := make(map[string]any, len(kv)/2)
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -45,6 +40,14 @@ var funcs = template.FuncMap{
 		}
 		return "+" + digits
 	},
+}
+
+// optionalAmount writes a in c, and a zero amount (a setting left unset) as "".
+func optionalAmount(a money.Amount, c money.Currency) string {
+	if a == 0 {
+		return ""
+	}
+	return a.Format(c)
 }
 
 // formError is what a refused change says: per form field, and in general.
