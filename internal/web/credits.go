@@ -168,15 +168,15 @@ func (s *Server) addFunds(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 		return
 	}
 	cur := c.cur()
-	msg := fmt.Sprintf("Purchase of %s %s started: it is credited when the card payment succeeds.", amt.Format(cur), cur.Code)
+	msg := fmt.Sprintf("Purchase of %s started: it is credited when the card payment succeeds.", withCode(amt, cur))
 	if method == "" {
 		if st, err := s.d.Store.TenantState(r.Context(), c.tenant.ID, s.now()); err == nil {
 			method = st.Recharge.Settings.PaymentMethod
 		}
 	}
 	if m, err := recharge.ParseMethod(method); err == nil && m.Kind == recharge.MethodAgreement {
-		msg = fmt.Sprintf("Purchase of %s %s invoiced and credited. Balance now %s %s.", amt.Format(cur), cur.Code,
-			res.Balance.Format(cur), cur.Code)
+		msg = fmt.Sprintf("Purchase of %s invoiced and credited. Balance now %s.", withCode(amt, cur),
+			withCode(res.Balance, cur))
 	}
 	s.done(w, r, "/ui/credits", msg)
 }
@@ -210,7 +210,7 @@ func (s *Server) setAutoRecharge(w http.ResponseWriter, r *http.Request, c *reqC
 	}
 	msg := "Auto-recharge is off."
 	if enabled {
-		msg = fmt.Sprintf("Auto-recharge saved: %s %s when the available balance falls below %s.", st.Amount.Format(cur), cur.Code, st.Trigger.Format(cur))
+		msg = fmt.Sprintf("Auto-recharge saved: %s when the available balance falls below %s.", withCode(st.Amount, cur), st.Trigger.Format(cur))
 	}
 	s.done(w, r, "/ui/credits", msg)
 }

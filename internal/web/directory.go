@@ -401,7 +401,7 @@ func (s *Server) setPolicies(w http.ResponseWriter, r *http.Request, c *reqCtx) 
 	}
 	msg := "Policies of " + user + " saved"
 	if limit > 0 {
-		msg += fmt.Sprintf("; spend limit %s %s a month.", limit.Format(c.cur()), c.cur().Code)
+		msg += "; spend limit " + withCode(limit, c.cur()) + " a month."
 	} else {
 		msg += "; no spend limit."
 	}

@@ -18,7 +18,7 @@ import (
 )
 
 var funcs = template.FuncMap{
-	"money":  func(a money.Amount, c money.Currency) string { return a.Format(c) + " " + c.Code },
+	"money":  withCode,
 	"amount": optionalAmount,
 	"date":   func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 	"time":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
@@ -41,6 +41,10 @@ var funcs = template.FuncMap{
 		return "+" + digits
 	},
 }
+
+// withCode writes a in c followed by the currency code ("12.50 USD"), as pages and
+// messages show money.
+func withCode(a money.Amount, c money.Currency) string { return a.Format(c) + " " + c.Code }
 
 // optionalAmount writes a in c, and a zero amount (a setting left unset) as "".
 func optionalAmount(a money.Amount, c money.Currency) string {
