@@ -31,11 +31,8 @@ func (s *Server) accountsRender(w http.ResponseWriter, r *http.Request, c *reqCt
 			v.List = append(v.List, a)
 		}
 	}
-	flash := ""
-	if code != http.StatusOK {
-		flash = nothingChanged(fe)
-	}
-	s.render(w, r, c, code, "accounts", view{Title: "Admins", Active: "accounts", D: v, Errors: fe.Fields, Form: form, Flash: flash})
+	s.render(w, r, c, code, "accounts", view{Title: "Admins", Active: "accounts", D: v, Errors: fe.Fields, Form: form,
+		Flash: pageFlash(code, fe)})
 }
 
 func (s *Server) inviteAccount(w http.ResponseWriter, r *http.Request, c *reqCtx) {

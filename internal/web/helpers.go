@@ -176,6 +176,15 @@ func (s *Server) refused(w http.ResponseWriter, r *http.Request, c *reqCtx, err 
 	again(fe)
 }
 
+// pageFlash is the flash of a page: its general messages, or after a refused change
+// (code not 200) what nothingChanged says.
+func pageFlash(code int, fe formError) string {
+	if code != http.StatusOK {
+		return nothingChanged(fe)
+	}
+	return strings.Join(fe.General, " ")
+}
+
 // nothingChanged is the flash of a refused form.
 func nothingChanged(fe formError) string {
 	msg := "Nothing was changed."
