@@ -392,24 +392,25 @@ func (s *Server) statementReport(w http.ResponseWriter, r *http.Request, c *reqC
 
 // Contacts and webhooks.
 
+// Deps.Contacts is never nil here: New puts the directory's contacts in when none is given.
+
 func (s *Server) contactsPage(w http.ResponseWriter, r *http.Request, c *reqCtx) {
-	var list []Contact
-	if s.d.Contacts != nil {
-		var err error
-		if list, err = s.d.Contacts.Contacts(r.Context(), c.tenant.ID); err != nil {
-			s.fail(w, r, c, err)
-			return
-		}
+	list, err := s.d.Contacts.Contacts(r.Context(), c.tenant.ID)
+	if err != nil {
+		s.fail(w, r, c, err)
+		return
 	}
-	s.render(w, r, c, http.StatusOK, "contacts", view{Title: "Notification contacts", Active: "contacts",
-		D: map[string]any{"Enabled": s.d.Contacts != nil, "List": list}})
+	s.render(w, r, c, http.StatusOK, "contacts", view{Title: "Notification contacts", Active: "contacts", D: list})
+}
+
+// contactsRefused shows the contacts again after a refused change, with fe's messages.
+func (s *Server) contactsRefused(w http.ResponseWriter, r *http.Request, c *reqCtx, fe formError, form url.Values) {
+	list, _ := s.d.Contacts.Contacts(r.Context(), c.tenant.ID)
+	s.render(w, r, c, http.StatusUnprocessableEntity, "contacts", view{Title: "Notification contacts", Active: "contacts",
+		D: list, Form: form, Errors: fe.Fields, Flash: nothingChanged(fe)})
 }
 
 func (s *Server) contactAdd(w http.ResponseWriter, r *http.Request, c *reqCtx) {
-	if s.d.Contacts == nil {
-		s.render(w, r, c, http.StatusNotFound, "error", view{Title: "Not available", D: "Contacts are not managed on this server."})
-		return
-	}
 	email, err := NormalizeEmail(r.PostFormValue("email"))
 	if err == nil {
 		err = s.d.Contacts.AddContact(r.Context(), c.tenant.ID, Contact{Email: email, Name: strings.TrimSpace(r.PostFormValue("name"))})
@@ -419,19 +420,13 @@ func (s *Server) contactAdd(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 		if !known {
 			fe = formError{Fields: map[string]string{"email": upperFirst(err.Error()) + "."}}
 		}
-		list, _ := s.d.Contacts.Contacts(r.Context(), c.tenant.ID)
-		s.render(w, r, c, http.StatusUnprocessableEntity, "contacts", view{Title: "Notification contacts", Active: "contacts",
-			D: map[string]any{"Enabled": true, "List": list}, Form: r.PostForm, Errors: fe.Fields, Flash: nothingChanged(fe)})
+		s.contactsRefused(w, r, c, fe, r.PostForm)
 		return
 	}
 	s.done(w, r, "/ui/contacts", "Contact "+email+" added.")
 }
 
 func (s *Server) contactRemove(w http.ResponseWriter, r *http.Request, c *reqCtx) {
-	if s.d.Contacts == nil {
-		s.render(w, r, c, http.StatusNotFound, "error", view{Title: "Not available", D: "Contacts are not managed on this server."})
-		return
-	}
 	email := r.PostFormValue("email")
 	if err := s.d.Contacts.RemoveContact(r.Context(), c.tenant.ID, email); err != nil {
 		// A bad or unknown address is the sender's mistake, not a 500.
@@ -440,9 +435,7 @@ func (s *Server) contactRemove(w http.ResponseWriter, r *http.Request, c *reqCtx
 			s.fail(w, r, c, err)
 			return
 		}
-		list, _ := s.d.Contacts.Contacts(r.Context(), c.tenant.ID)
-		s.render(w, r, c, http.StatusUnprocessableEntity, "contacts", view{Title: "Notification contacts", Active: "contacts",
-			D: map[string]any{"Enabled": true, "List": list}, Errors: fe.Fields, Flash: nothingChanged(fe)})
+		s.contactsRefused(w, r, c, fe, nil)
 		return
 	}
 	s.done(w, r, "/ui/contacts", "Contact "+email+" removed.")
