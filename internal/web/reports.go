@@ -228,6 +228,14 @@ func mask(number, cc string) string {
 	return number[:len(number)-n] + strings.Repeat("X", n)
 }
 
+// usageFilter is the usage page's filter (domain §8): calls started in [From, To).
+type usageFilter struct {
+	From, To   time.Time
+	User       string
+	CallType   string
+	Capability string
+}
+
 type usageRow struct {
 	store.UsageRecord
 	Caller, Destination string
@@ -278,7 +286,7 @@ func (s *Server) usageReport(w http.ResponseWriter, r *http.Request, c *reqCtx) 
 		fe.add("to", "The end date is before the start date.")
 		to = from
 	}
-	f := UsageFilter{From: from, To: to.AddDate(0, 0, 1), User: q.Get("user"), CallType: q.Get("call_type"), Capability: q.Get("capability")}
+	f := usageFilter{From: from, To: to.AddDate(0, 0, 1), User: q.Get("user"), CallType: q.Get("call_type"), Capability: q.Get("capability")}
 	st, err := s.state(r, c)
 	if err != nil {
 		s.fail(w, r, c, err)
@@ -334,9 +342,6 @@ func (s *Server) usageReport(w http.ResponseWriter, r *http.Request, c *reqCtx) 
 	form := url.Values{"from": {from.Format("2006-01-02")}, "to": {to.Format("2006-01-02")}, "user": {f.User},
 		"call_type": {f.CallType}, "capability": {f.Capability}}
 	v.ZipURL, v.XLSXURL, v.CSVURL = exportURL("zip", form), exportURL("xlsx", form), exportURL("csv", form)
-	if ex, ok := s.d.Reports.(Exporter); ok {
-		v.ZipURL, v.XLSXURL = ex.ExportURL(c.tenant.ID, "zip", f), ex.ExportURL(c.tenant.ID, "xlsx", f)
-	}
 	code := http.StatusOK
 	if !fe.empty() {
 		code = http.StatusUnprocessableEntity
