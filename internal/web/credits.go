@@ -69,38 +69,37 @@ func (s *Server) creditsView(r *http.Request, c *reqCtx) (*creditsView, error) {
 func (s *Server) creditsPage(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 	q := r.URL.Query()
 	if q.Get("use") == "" {
-		s.creditsRender(w, r, c, http.StatusOK, formError{}, nil)
+		s.creditsShow(w, r, c, http.StatusOK, view{}, nil)
 		return
 	}
 	// "Use these settings" from the funding help: the auto-recharge form is filled in with
 	// them, switched on, and saved only when the admin sends it.
+	s.creditsShow(w, r, c, http.StatusOK, view{
+		Flash: "The auto-recharge form below is filled in from the funding help. Nothing is saved until you choose Save auto-recharge."},
+		func(form url.Values) {
+			form.Set("enabled", "on")
+			for _, k := range []string{"trigger", "recharge_amount", "monthly_cap"} {
+				if q.Has(k) {
+					form.Set(k, q.Get(k))
+				}
+			}
+		})
+}
+
+// creditsShow renders the Credits page with page's messages; its forms hold the saved
+// settings, as fill changes them (the funding help's settings, a refused form's input).
+func (s *Server) creditsShow(w http.ResponseWriter, r *http.Request, c *reqCtx, code int, page view, fill func(url.Values)) {
 	v, err := s.creditsView(r, c)
 	if err != nil {
 		s.fail(w, r, c, err)
 		return
 	}
 	form := settingsForm(v)
-	form.Set("enabled", "on")
-	for _, k := range []string{"trigger", "recharge_amount", "monthly_cap"} {
-		if q.Has(k) {
-			form.Set(k, q.Get(k))
-		}
+	if fill != nil {
+		fill(form)
 	}
-	s.render(w, r, c, http.StatusOK, "credits", view{Title: "Credits", Active: "credits", D: v, Form: form,
-		Flash: "The auto-recharge form below is filled in from the funding help. Nothing is saved until you choose Save auto-recharge."})
-}
-
-func (s *Server) creditsRender(w http.ResponseWriter, r *http.Request, c *reqCtx, code int, fe formError, form url.Values) {
-	v, err := s.creditsView(r, c)
-	if err != nil {
-		s.fail(w, r, c, err)
-		return
-	}
-	if form == nil {
-		form = settingsForm(v)
-	}
-	s.render(w, r, c, code, "credits", view{Title: "Credits", Active: "credits", D: v, Errors: fe.Fields,
-		Form: form, Flash: strings.Join(fe.General, " ")})
+	page.Title, page.Active, page.D, page.Form = "Credits", "credits", v, form
+	s.render(w, r, c, code, "credits", page)
 }
 
 // expiringSoon: l has money left that expires within the report engine's window, the one
@@ -132,20 +131,15 @@ func settingsForm(v *creditsView) url.Values {
 	return f
 }
 
-// withForm keeps what the visitor typed in the form that failed, the saved values in the
-// others.
+// creditsAgain keeps what the visitor typed in the form that failed (keys), the saved
+// values in the others.
 func (s *Server) creditsAgain(w http.ResponseWriter, r *http.Request, c *reqCtx, fe formError, keys ...string) {
-	v, err := s.creditsView(r, c)
-	if err != nil {
-		s.fail(w, r, c, err)
-		return
-	}
-	form := settingsForm(v)
-	for _, k := range keys {
-		form[k] = r.PostForm[k]
-	}
-	s.render(w, r, c, http.StatusUnprocessableEntity, "credits", view{Title: "Credits", Active: "credits", D: v,
-		Errors: fe.Fields, Form: form, Flash: nothingChanged(fe)})
+	s.creditsShow(w, r, c, http.StatusUnprocessableEntity, view{Errors: fe.Fields, Flash: nothingChanged(fe)},
+		func(form url.Values) {
+			for _, k := range keys {
+				form[k] = r.PostForm[k]
+			}
+		})
 }
 
 func (s *Server) addFunds(w http.ResponseWriter, r *http.Request, c *reqCtx) {
