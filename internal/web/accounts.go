@@ -91,7 +91,7 @@ func NewAccounts(d *db.DB, now func() time.Time) *Accounts {
 	return a
 }
 
-// rebind turns ? placeholders into PostgreSQL's $n.
+// q turns ? placeholders into PostgreSQL's $n.
 func (s *Accounts) q(text string) string {
 	if !s.pg {
 		return text

@@ -438,6 +438,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, c *reqCtx, code 
 	}
 	if c != nil {
 		v.Sess, v.Tenant, v.CSRF, v.Nav = c.sess, c.tenant, c.sess.CSRF, s.nav(c.sess.Account.Role)
+		if c.sess.Account.Operator() {
+			v.Tenants, _ = s.d.Store.Tenants(r.Context())
+		}
 	}
 	// The flash of the change before the redirect is shown once, on the page that renders.
 	if f, err := r.Cookie(flashCookie); err == nil {
@@ -445,11 +448,6 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, c *reqCtx, code 
 			v.Flash = string(b)
 		}
 		s.setCookie(w, flashCookie, "", -1)
-	}
-	if c != nil {
-		if c.sess.Account.Operator() {
-			v.Tenants, _ = s.d.Store.Tenants(r.Context())
-		}
 	}
 	if v.Form == nil {
 		v.Form = url.Values{}
