@@ -91,7 +91,7 @@ func NewAccounts(d *db.DB, now func() time.Time) *Accounts {
 	return a
 }
 
-// rebind turns ? placeholders into PostgreSQL's $n.
+// q turns ? placeholders into PostgreSQL's $n.
 func (s *Accounts) q(text string) string {
 	if !s.pg {
 		return text
@@ -188,7 +188,16 @@ func (s *Accounts) ByEmail(ctx context.Context, email string) (Account, error) {
 
 // List lists accounts by email.
 func (s *Accounts) List(ctx context.Context) ([]Account, error) {
-	r, err := s.read.QueryContext(ctx, `SELECT `+accountCols+` FROM web_accounts ORDER BY email`)
+	return s.list(ctx, `SELECT `+accountCols+` FROM web_accounts ORDER BY email`)
+}
+
+// ListTenant lists the accounts of one tenant by email ("": the operators).
+func (s *Accounts) ListTenant(ctx context.Context, tenantID string) ([]Account, error) {
+	return s.list(ctx, s.q(`SELECT `+accountCols+` FROM web_accounts WHERE tenant_id = ? ORDER BY email`), tenantID)
+}
+
+func (s *Accounts) list(ctx context.Context, query string, args ...any) ([]Account, error) {
+	r, err := s.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

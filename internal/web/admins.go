@@ -20,22 +20,14 @@ func (s *Server) accountsPage(w http.ResponseWriter, r *http.Request, c *reqCtx)
 }
 
 func (s *Server) accountsRender(w http.ResponseWriter, r *http.Request, c *reqCtx, code int, fe formError, form url.Values) {
-	all, err := s.acc.List(r.Context())
+	list, err := s.acc.ListTenant(r.Context(), c.tenant.ID)
 	if err != nil {
 		s.fail(w, r, c, err)
 		return
 	}
-	v := accountsView{Roles: []string{RoleTenantAdmin, RoleBillingAdmin, RoleReportsReader}}
-	for _, a := range all {
-		if a.Tenant == c.tenant.ID {
-			v.List = append(v.List, a)
-		}
-	}
-	flash := ""
-	if code != http.StatusOK {
-		flash = nothingChanged(fe)
-	}
-	s.render(w, r, c, code, "accounts", view{Title: "Admins", Active: "accounts", D: v, Errors: fe.Fields, Form: form, Flash: flash})
+	v := accountsView{List: list, Roles: []string{RoleTenantAdmin, RoleBillingAdmin, RoleReportsReader}}
+	s.render(w, r, c, code, "accounts", view{Title: "Admins", Active: "accounts", D: v, Errors: fe.Fields, Form: form,
+		Flash: pageFlash(code, fe)})
 }
 
 func (s *Server) inviteAccount(w http.ResponseWriter, r *http.Request, c *reqCtx) {

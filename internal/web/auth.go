@@ -36,6 +36,19 @@ func (s *Server) preCheck(r *http.Request) bool {
 	return err == nil && sameToken(r.PostFormValue("csrf"), c.Value)
 }
 
+// preForm reads a sign-in form and checks its token; on failure it has answered with the
+// sign-in page saying refused.
+func (s *Server) preForm(w http.ResponseWriter, r *http.Request, refused string) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil || !s.preCheck(r) {
+		s.signinForm(w, r, http.StatusForbidden, signinView{Error: refused}, nil)
+		return false
+	}
+	return true
+}
+
+const tokenRefused = "The form's security token is missing or wrong. Try again."
+
 func (s *Server) signinForm(w http.ResponseWriter, r *http.Request, code int, v signinView, form url.Values) {
 	s.render(w, r, nil, code, "signin", view{Title: "Sign in", CSRF: s.preToken(w, r), D: v, Form: form})
 }
@@ -53,9 +66,7 @@ func (s *Server) signinPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) signin(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil || !s.preCheck(r) {
-		s.signinForm(w, r, http.StatusForbidden, signinView{Error: "The form's security token is missing or wrong. Try again."}, nil)
+	if !s.preForm(w, r, tokenRefused) {
 		return
 	}
 	acc, err := s.acc.Authenticate(r.Context(), r.PostFormValue("email"), r.PostFormValue("password"))
@@ -89,21 +100,20 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, acc Accoun
 // requestLink sends a one-time sign-in link. The answer is the same whether or not the
 // address has an account, so the form tells no one who has one.
 func (s *Server) requestLink(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil || !s.preCheck(r) {
-		s.signinForm(w, r, http.StatusForbidden, signinView{Error: "The form's security token is missing or wrong. Try again."}, nil)
+	if !s.preForm(w, r, tokenRefused) {
 		return
 	}
 	email := r.PostFormValue("link_email")
-	if _, err := NormalizeEmail(email); err != nil {
+	addr, err := NormalizeEmail(email)
+	if err != nil {
 		s.render(w, r, nil, http.StatusUnprocessableEntity, "signin", view{Title: "Sign in", CSRF: s.preToken(w, r),
 			Errors: map[string]string{"link_email": "Enter an email address, like name@example.com."},
 			Form:   url.Values{"link_email": {email}}, D: signinView{}})
 		return
 	}
-	t, _, err := s.acc.NewLink(r.Context(), email)
+	t, _, err := s.acc.NewLink(r.Context(), addr)
 	if err == nil {
-		err = s.d.Links.SendLink(r.Context(), strings.ToLower(strings.TrimSpace(email)), s.linkURL(r, t))
+		err = s.d.Links.SendLink(r.Context(), addr, s.linkURL(r, t))
 		if err != nil {
 			s.log.Error("web: send sign-in link", "err", err)
 		}
@@ -145,9 +155,7 @@ func (s *Server) linkPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) useLink(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil || !s.preCheck(r) {
-		s.signinForm(w, r, http.StatusForbidden, signinView{Error: "The form's security token is missing or wrong. Open the link again."}, nil)
+	if !s.preForm(w, r, "The form's security token is missing or wrong. Open the link again.") {
 		return
 	}
 	acc, err := s.acc.UseLink(r.Context(), r.PostFormValue("token"))

@@ -210,9 +210,7 @@ func TestBrowser(t *testing.T) {
 	b.submit("#funds-form")
 	b.contains("#funds_amount-err", "is not an amount")
 	b.screenshot("credits-invalid-amount")
-	if h.snapshot() != before {
-		t.Fatal("an invalid amount changed the store")
-	}
+	h.unchanged(t, before, "an invalid amount")
 	b.fill("#funds_amount", "100.00")
 	b.submit("#funds-form")
 	b.contains("#flash", "Balance now 100.00 USD")
@@ -350,9 +348,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("auto-recharge form filled with trigger %q amount %q, want 5.00 and 50.00", trig, amt)
 	}
 	b.screenshot("credits-prefilled")
-	if h.snapshot() != before {
-		t.Fatal("the funding help changed the store")
-	}
+	h.unchanged(t, before, "the funding help")
 
 	// Numbers and the bridge: toll-free works now that credits are set up.
 	b.open("/ui/numbers")
@@ -401,9 +397,7 @@ func TestBrowser(t *testing.T) {
 	b.submit("#funds-form")
 	b.contains("main", "security token is missing or wrong")
 	b.screenshot("csrf-rejected")
-	if h.snapshot() != before {
-		t.Fatal("a forged CSRF token changed the store")
-	}
+	h.unchanged(t, before, "a forged CSRF token")
 
 	// An expired session: back to sign-in with a message, nothing changed.
 	b.open("/ui/credits")
@@ -412,9 +406,7 @@ func TestBrowser(t *testing.T) {
 	b.submit("#funds-form")
 	b.contains("#signin-message", "Your session has expired")
 	b.screenshot("session-expired")
-	if h.snapshot() != before {
-		t.Fatal("an expired session changed the store")
-	}
+	h.unchanged(t, before, "an expired session")
 
 	// An operator signs in with an emailed link, creates a tenant and works on it.
 	b.fill("#link_email", "ops@operator.test")

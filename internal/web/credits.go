@@ -6,10 +6,12 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/commcredits/commcredits/internal/ledger"
 	"github.com/commcredits/commcredits/internal/money"
 	"github.com/commcredits/commcredits/internal/recharge"
+	"github.com/commcredits/commcredits/internal/report"
 	"github.com/commcredits/commcredits/internal/tenant"
 )
 
@@ -17,18 +19,17 @@ import (
 const transactionsShown = 50
 
 type creditsView struct {
-	Cur          money.Currency
-	Account      *ledger.Account
-	Available    money.Amount
-	SetUp        bool
-	Lots         []ledger.Lot // with money left, by expiry
-	Expiring     []ledger.Lot // of Lots, expiring within 30 days
-	ExpiringSum  money.Amount
-	Entries      []ledger.Entry // newest first
-	Recharge     *recharge.State
-	InFlight     bool
-	Receipts     []Receipt
-	ReceiptsNote string
+	Cur         money.Currency
+	Account     *ledger.Account
+	Available   money.Amount
+	SetUp       bool
+	Lots        []ledger.Lot // with money left, by expiry
+	Expiring    []ledger.Lot // of Lots, expiring within 30 days
+	ExpiringSum money.Amount
+	Entries     []ledger.Entry // newest first
+	Recharge    *recharge.State
+	InFlight    bool
+	Receipts    []Receipt
 }
 
 func (s *Server) creditsView(r *http.Request, c *reqCtx) (*creditsView, error) {
@@ -40,13 +41,12 @@ func (s *Server) creditsView(r *http.Request, c *reqCtx) (*creditsView, error) {
 	a := st.Account
 	v := &creditsView{Cur: a.Currency, Account: a, Available: a.Available(), SetUp: st.CreditsSetUp(),
 		Recharge: st.Recharge, InFlight: st.Recharge.InFlight != nil}
-	soon := now.AddDate(0, 0, 30)
 	for _, l := range a.Lots {
 		if l.Remaining <= 0 {
 			continue
 		}
 		v.Lots = append(v.Lots, l)
-		if l.ExpiresAt.Before(soon) {
+		if expiringSoon(l, now) {
 			v.Expiring = append(v.Expiring, l)
 			v.ExpiringSum += l.Remaining
 		}
@@ -59,13 +59,9 @@ func (s *Server) creditsView(r *http.Request, c *reqCtx) (*creditsView, error) {
 	for i := len(es) - 1; i >= 0; i-- {
 		v.Entries = append(v.Entries, es[i])
 	}
-	if s.d.Receipts != nil {
-		v.Receipts, err = s.d.Receipts.Receipts(r.Context(), c.tenant.ID)
-		if err != nil {
-			return nil, err
-		}
-	} else {
-		v.ReceiptsNote = "Receipts are not available on this server yet; every funding is listed under Transactions."
+	// Never nil: New puts the store's receipts in when Deps gives none.
+	if v.Receipts, err = s.d.Receipts.Receipts(r.Context(), c.tenant.ID); err != nil {
+		return nil, err
 	}
 	return v, nil
 }
@@ -73,38 +69,43 @@ func (s *Server) creditsView(r *http.Request, c *reqCtx) (*creditsView, error) {
 func (s *Server) creditsPage(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 	q := r.URL.Query()
 	if q.Get("use") == "" {
-		s.creditsRender(w, r, c, http.StatusOK, formError{}, nil)
+		s.creditsShow(w, r, c, http.StatusOK, view{}, nil)
 		return
 	}
 	// "Use these settings" from the funding help: the auto-recharge form is filled in with
 	// them, switched on, and saved only when the admin sends it.
+	s.creditsShow(w, r, c, http.StatusOK, view{
+		Flash: "The auto-recharge form below is filled in from the funding help. Nothing is saved until you choose Save auto-recharge."},
+		func(form url.Values) {
+			form.Set("enabled", "on")
+			for _, k := range []string{"trigger", "recharge_amount", "monthly_cap"} {
+				if q.Has(k) {
+					form.Set(k, q.Get(k))
+				}
+			}
+		})
+}
+
+// creditsShow renders the Credits page with page's messages; its forms hold the saved
+// settings, as fill changes them (the funding help's settings, a refused form's input).
+func (s *Server) creditsShow(w http.ResponseWriter, r *http.Request, c *reqCtx, code int, page view, fill func(url.Values)) {
 	v, err := s.creditsView(r, c)
 	if err != nil {
 		s.fail(w, r, c, err)
 		return
 	}
 	form := settingsForm(v)
-	form.Set("enabled", "on")
-	for _, k := range []string{"trigger", "recharge_amount", "monthly_cap"} {
-		if q.Has(k) {
-			form.Set(k, q.Get(k))
-		}
+	if fill != nil {
+		fill(form)
 	}
-	s.render(w, r, c, http.StatusOK, "credits", view{Title: "Credits", Active: "credits", D: v, Form: form,
-		Flash: "The auto-recharge form below is filled in from the funding help. Nothing is saved until you choose Save auto-recharge."})
+	page.Title, page.Active, page.D, page.Form = "Credits", "credits", v, form
+	s.render(w, r, c, code, "credits", page)
 }
 
-func (s *Server) creditsRender(w http.ResponseWriter, r *http.Request, c *reqCtx, code int, fe formError, form url.Values) {
-	v, err := s.creditsView(r, c)
-	if err != nil {
-		s.fail(w, r, c, err)
-		return
-	}
-	if form == nil {
-		form = settingsForm(v)
-	}
-	s.render(w, r, c, code, "credits", view{Title: "Credits", Active: "credits", D: v, Errors: fe.Fields,
-		Form: form, Flash: strings.Join(fe.General, " ")})
+// expiringSoon: l has money left that expires within the report engine's window, the one
+// the statement export uses too.
+func expiringSoon(l ledger.Lot, now time.Time) bool {
+	return l.Remaining > 0 && l.ExpiresAt.Before(now.Add(report.ExpiringWindow))
 }
 
 // settingsForm fills the auto-recharge and payment method forms with what is saved.
@@ -114,16 +115,10 @@ func settingsForm(v *creditsView) url.Values {
 	if st.Enabled {
 		f.Set("enabled", "on")
 	}
-	amt := func(a money.Amount) string {
-		if a == 0 {
-			return ""
-		}
-		return a.Format(cur)
-	}
-	f.Set("trigger", amt(st.Trigger))
-	f.Set("recharge_amount", amt(st.Amount))
-	f.Set("monthly_cap", amt(st.MonthlyCap))
-	f.Set("low_balance", amt(st.LowBalance))
+	f.Set("trigger", optionalAmount(st.Trigger, cur))
+	f.Set("recharge_amount", optionalAmount(st.Amount, cur))
+	f.Set("monthly_cap", optionalAmount(st.MonthlyCap, cur))
+	f.Set("low_balance", optionalAmount(st.LowBalance, cur))
 	f.Set("payment_method", st.PaymentMethod)
 	f.Set("version", strconv.FormatInt(st.Version, 10))
 	f.Set("method", st.PaymentMethod)
@@ -136,20 +131,15 @@ func settingsForm(v *creditsView) url.Values {
 	return f
 }
 
-// withForm keeps what the visitor typed in the form that failed, the saved values in the
-// others.
+// creditsAgain keeps what the visitor typed in the form that failed (keys), the saved
+// values in the others.
 func (s *Server) creditsAgain(w http.ResponseWriter, r *http.Request, c *reqCtx, fe formError, keys ...string) {
-	v, err := s.creditsView(r, c)
-	if err != nil {
-		s.fail(w, r, c, err)
-		return
-	}
-	form := settingsForm(v)
-	for _, k := range keys {
-		form[k] = r.PostForm[k]
-	}
-	s.render(w, r, c, http.StatusUnprocessableEntity, "credits", view{Title: "Credits", Active: "credits", D: v,
-		Errors: fe.Fields, Form: form, Flash: nothingChanged(fe)})
+	s.creditsShow(w, r, c, http.StatusUnprocessableEntity, view{Errors: fe.Fields, Flash: nothingChanged(fe)},
+		func(form url.Values) {
+			for _, k := range keys {
+				form[k] = r.PostForm[k]
+			}
+		})
 }
 
 func (s *Server) addFunds(w http.ResponseWriter, r *http.Request, c *reqCtx) {
@@ -167,15 +157,15 @@ func (s *Server) addFunds(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 		return
 	}
 	cur := c.cur()
-	msg := fmt.Sprintf("Purchase of %s %s started: it is credited when the card payment succeeds.", amt.Format(cur), cur.Code)
+	msg := fmt.Sprintf("Purchase of %s started: it is credited when the card payment succeeds.", withCode(amt, cur))
 	if method == "" {
 		if st, err := s.d.Store.TenantState(r.Context(), c.tenant.ID, s.now()); err == nil {
 			method = st.Recharge.Settings.PaymentMethod
 		}
 	}
 	if m, err := recharge.ParseMethod(method); err == nil && m.Kind == recharge.MethodAgreement {
-		msg = fmt.Sprintf("Purchase of %s %s invoiced and credited. Balance now %s %s.", amt.Format(cur), cur.Code,
-			res.Balance.Format(cur), cur.Code)
+		msg = fmt.Sprintf("Purchase of %s invoiced and credited. Balance now %s.", withCode(amt, cur),
+			withCode(res.Balance, cur))
 	}
 	s.done(w, r, "/ui/credits", msg)
 }
@@ -209,7 +199,7 @@ func (s *Server) setAutoRecharge(w http.ResponseWriter, r *http.Request, c *reqC
 	}
 	msg := "Auto-recharge is off."
 	if enabled {
-		msg = fmt.Sprintf("Auto-recharge saved: %s %s when the available balance falls below %s.", st.Amount.Format(cur), cur.Code, st.Trigger.Format(cur))
+		msg = fmt.Sprintf("Auto-recharge saved: %s when the available balance falls below %s.", withCode(st.Amount, cur), st.Trigger.Format(cur))
 	}
 	s.done(w, r, "/ui/credits", msg)
 }

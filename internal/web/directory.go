@@ -37,6 +37,19 @@ func (s *Server) state(r *http.Request, c *reqCtx) (*tenant.State, error) {
 	return s.d.Store.TenantState(r.Context(), c.tenant.ID, s.now())
 }
 
+// stateRender renders page (its nav key too) with the view build makes of the tenant's
+// state, fe's messages and form.
+func (s *Server) stateRender(w http.ResponseWriter, r *http.Request, c *reqCtx, code int, fe formError, form url.Values,
+	page, title string, build func(*tenant.State) any) {
+	st, err := s.state(r, c)
+	if err != nil {
+		s.fail(w, r, c, err)
+		return
+	}
+	s.render(w, r, c, code, page, view{Title: title, Active: page, D: build(st), Errors: fe.Fields, Form: form,
+		Flash: pageFlash(code, fe)})
+}
+
 func sortedUsers(d *directory.Directory, keep func(*directory.User) bool) []*directory.User {
 	var out []*directory.User
 	for _, u := range d.Users {
@@ -221,21 +234,14 @@ func (s *Server) numbersPage(w http.ResponseWriter, r *http.Request, c *reqCtx) 
 }
 
 func (s *Server) numbersRender(w http.ResponseWriter, r *http.Request, c *reqCtx, code int, fe formError, form url.Values) {
-	st, err := s.state(r, c)
-	if err != nil {
-		s.fail(w, r, c, err)
-		return
-	}
-	v := numbersView{Users: sortedUsers(st.Dir, nil), SetUp: st.CreditsSetUp()}
-	for _, n := range st.Dir.Numbers {
-		v.Numbers = append(v.Numbers, *n)
-	}
-	sort.Slice(v.Numbers, func(i, j int) bool { return v.Numbers[i].E164 < v.Numbers[j].E164 })
-	flash := strings.Join(fe.General, " ")
-	if code != http.StatusOK {
-		flash = nothingChanged(fe)
-	}
-	s.render(w, r, c, code, "numbers", view{Title: "Phone numbers", Active: "numbers", D: v, Errors: fe.Fields, Form: form, Flash: flash})
+	s.stateRender(w, r, c, code, fe, form, "numbers", "Phone numbers", func(st *tenant.State) any {
+		v := numbersView{Users: sortedUsers(st.Dir, nil), SetUp: st.CreditsSetUp()}
+		for _, n := range st.Dir.Numbers {
+			v.Numbers = append(v.Numbers, *n)
+		}
+		sort.Slice(v.Numbers, func(i, j int) bool { return v.Numbers[i].E164 < v.Numbers[j].E164 })
+		return v
+	})
 }
 
 func (s *Server) numberChange(w http.ResponseWriter, r *http.Request, c *reqCtx, cmd tenant.Command, fields map[string]string, back, msg string) {
@@ -300,24 +306,17 @@ func (s *Server) bridgePage(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 }
 
 func (s *Server) bridgeRender(w http.ResponseWriter, r *http.Request, c *reqCtx, code int, fe formError, form url.Values) {
-	st, err := s.state(r, c)
-	if err != nil {
-		s.fail(w, r, c, err)
-		return
-	}
-	v := bridgeView{Bridge: st.Dir.Bridge(), SetUp: st.CreditsSetUp(),
-		Organizers: sortedUsers(st.Dir, func(u *directory.User) bool { return u.Kind == directory.KindUser })}
-	for _, n := range st.Dir.Numbers {
-		if n.Kind == directory.NumberService && n.AssignedTo == "" {
-			v.Free = append(v.Free, *n)
+	s.stateRender(w, r, c, code, fe, form, "bridge", "Conferencing bridge", func(st *tenant.State) any {
+		v := bridgeView{Bridge: st.Dir.Bridge(), SetUp: st.CreditsSetUp(),
+			Organizers: sortedUsers(st.Dir, func(u *directory.User) bool { return u.Kind == directory.KindUser })}
+		for _, n := range st.Dir.Numbers {
+			if n.Kind == directory.NumberService && n.AssignedTo == "" {
+				v.Free = append(v.Free, *n)
+			}
 		}
-	}
-	sort.Slice(v.Free, func(i, j int) bool { return v.Free[i].E164 < v.Free[j].E164 })
-	flash := strings.Join(fe.General, " ")
-	if code != http.StatusOK {
-		flash = nothingChanged(fe)
-	}
-	s.render(w, r, c, code, "bridge", view{Title: "Conferencing bridge", Active: "bridge", D: v, Errors: fe.Fields, Form: form, Flash: flash})
+		sort.Slice(v.Free, func(i, j int) bool { return v.Free[i].E164 < v.Free[j].E164 })
+		return v
+	})
 }
 
 func (s *Server) setTollFree(w http.ResponseWriter, r *http.Request, c *reqCtx) {
@@ -347,22 +346,14 @@ func (s *Server) policiesPage(w http.ResponseWriter, r *http.Request, c *reqCtx)
 }
 
 func (s *Server) policiesRender(w http.ResponseWriter, r *http.Request, c *reqCtx, code int, fe formError, form url.Values) {
-	st, err := s.state(r, c)
-	if err != nil {
-		s.fail(w, r, c, err)
-		return
-	}
-	m := plans.MonthOf(s.now())
-	v := policiesView{Month: m, Cur: c.cur()}
-	for _, u := range sortedUsers(st.Dir, nil) {
-		v.Rows = append(v.Rows, policyRow{User: u, Spent: st.Spend[tenant.SpendRef{Month: m, User: u.ID}]})
-	}
-	flash := strings.Join(fe.General, " ")
-	if code != http.StatusOK {
-		flash = nothingChanged(fe)
-	}
-	s.render(w, r, c, code, "policies", view{Title: "Dial-out policies and spend limits", Active: "policies", D: v,
-		Errors: fe.Fields, Form: form, Flash: flash})
+	s.stateRender(w, r, c, code, fe, form, "policies", "Dial-out policies and spend limits", func(st *tenant.State) any {
+		m := plans.MonthOf(s.now())
+		v := policiesView{Month: m, Cur: c.cur()}
+		for _, u := range sortedUsers(st.Dir, nil) {
+			v.Rows = append(v.Rows, policyRow{User: u, Spent: st.Spend[tenant.SpendRef{Month: m, User: u.ID}]})
+		}
+		return v
+	})
 }
 
 func (s *Server) setPolicies(w http.ResponseWriter, r *http.Request, c *reqCtx) {
@@ -401,7 +392,7 @@ func (s *Server) setPolicies(w http.ResponseWriter, r *http.Request, c *reqCtx) 
 	}
 	msg := "Policies of " + user + " saved"
 	if limit > 0 {
-		msg += fmt.Sprintf("; spend limit %s %s a month.", limit.Format(c.cur()), c.cur().Code)
+		msg += "; spend limit " + withCode(limit, c.cur()) + " a month."
 	} else {
 		msg += "; no spend limit."
 	}

@@ -33,7 +33,7 @@ func (s *Server) usageExport(w http.ResponseWriter, r *http.Request, c *reqCtx) 
 	if to := day("to"); !to.IsZero() {
 		req.To = to.AddDate(0, 0, 1) // the page's "to" day is included
 	}
-	e := &report.Engine{Store: s.d.Store, Catalog: s.catalog(), Now: s.d.Now}
+	e := s.reportEngine()
 	var b bytes.Buffer
 	var err error
 	var ctype, ext string

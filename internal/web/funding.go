@@ -55,7 +55,7 @@ func (s *Server) fundingPage(w http.ResponseWriter, r *http.Request, c *reqCtx) 
 			tried = &st
 		}
 	}
-	e := &report.Engine{Store: s.d.Store, Catalog: s.catalog(), Recharge: s.d.Env.Recharge, Ledger: s.d.Env.Ledger, Now: s.d.Now}
+	e := s.reportEngine()
 	f, err := e.Funding(r.Context(), report.FundingRequest{Tenant: c.tenant.ID, Settings: tried})
 	var rf *report.FieldError
 	if errors.As(err, &rf) {
@@ -98,6 +98,11 @@ func (s *Server) fundingPage(w http.ResponseWriter, r *http.Request, c *reqCtx) 
 		form = url.Values{"trigger": {q.Get("trigger")}, "amount": {q.Get("amount")}, "monthly_cap": {q.Get("monthly_cap")}}
 	}
 	s.render(w, r, c, code, "funding", view{Title: "Funding help", Active: "funding", D: v, Errors: fe.Fields, Form: form, Flash: flash})
+}
+
+// reportEngine is internal/report on this server's store, catalog, operator settings and clock.
+func (s *Server) reportEngine() *report.Engine {
+	return &report.Engine{Store: s.d.Store, Catalog: s.catalog(), Recharge: s.d.Env.Recharge, Ledger: s.d.Env.Ledger, Now: s.d.Now}
 }
 
 // useSettingsURL opens the Credits page with the auto-recharge form filled in (not saved).

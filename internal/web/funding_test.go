@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"fmt"
 	"html"
 	"net/http"
 	"net/url"
@@ -72,9 +73,7 @@ func testFundingHelp(t *testing.T, dsn string) {
 		!strings.Contains(body, `id="enabled" name="enabled" checked`) {
 		t.Fatalf("credits page not filled in from the suggestion: %d\n%s", code, body)
 	}
-	if h.snapshot() != before {
-		t.Fatal("following the suggestion changed the store")
-	}
+	h.unchanged(t, before, "following the suggestion")
 
 	// A dry run of given settings matches the engine's for the same settings.
 	for _, tc := range []struct{ trigger, amount, cap string }{{"5", "50", ""}, {"40", "50.00", "50"}, {"0", "60", ""}} {
@@ -100,9 +99,7 @@ func testFundingHelp(t *testing.T, dsn string) {
 				t.Errorf("dry run %+v: %d, page lacks %q", tc, code, s)
 			}
 		}
-		if h.snapshot() != before {
-			t.Fatalf("dry run %+v changed the store", tc)
-		}
+		h.unchanged(t, before, fmt.Sprintf("dry run %+v", tc))
 	}
 
 	for _, tc := range []struct {
@@ -125,9 +122,7 @@ func testFundingHelp(t *testing.T, dsn string) {
 			if strings.Contains(body, `id="dry-recharges"`) {
 				t.Error("a refused dry run shows a result")
 			}
-			if h.snapshot() != before {
-				t.Fatal("store changed")
-			}
+			h.unchanged(t, before, "a refused dry run")
 		})
 	}
 

@@ -198,6 +198,15 @@ func (h *harness) snapshot() snapshot {
 		Settings: st.Recharge.Settings, Method: st.Recharge.Settings.PaymentMethod, Users: users.String(), Numbers: len(st.Dir.Numbers)}
 }
 
+// unchanged fails t when the store is no longer as before: what (a refused form, a forged
+// token) must have changed nothing.
+func (h *harness) unchanged(t testing.TB, before snapshot, what string) {
+	t.Helper()
+	if after := h.snapshot(); after != before {
+		t.Fatalf("%s changed the store:\n%+v\n%+v", what, before, after)
+	}
+}
+
 // client is a browser without JavaScript: a cookie jar, forms posted by hand.
 type client struct {
 	h    *harness

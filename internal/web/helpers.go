@@ -18,16 +18,11 @@ import (
 )
 
 var funcs = template.FuncMap{
-	"money": func(a money.Amount, c money.Currency) string { return a.Format(c) + " " + c.Code },
-	"amount": func(a money.Amount, c money.Currency) string {
-		if a == 0 {
-			return ""
-		}
-		return a.Format(c)
-	},
-	"date":  func(t time.Time) string { return t.UTC().Format("2006-01-02") },
-	"time":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
-	"nonce": func() string { return token(12) },
+	"money":  withCode,
+	"amount": optionalAmount,
+	"date":   func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+	"time":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"nonce":  func() string { return token(12) },
 	"dict": func(kv ...any) map[string]any {
 		m := make(map[string]any, len(kv)/2)
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -45,6 +40,18 @@ var funcs = template.FuncMap{
 		}
 		return "+" + digits
 	},
+}
+
+// withCode writes a in c followed by the currency code ("12.50 USD"), as pages and
+// messages show money.
+func withCode(a money.Amount, c money.Currency) string { return a.Format(c) + " " + c.Code }
+
+// optionalAmount writes a in c, and a zero amount (a setting left unset) as "".
+func optionalAmount(a money.Amount, c money.Currency) string {
+	if a == 0 {
+		return ""
+	}
+	return a.Format(c)
 }
 
 // formError is what a refused change says: per form field, and in general.
@@ -167,6 +174,15 @@ func (s *Server) refused(w http.ResponseWriter, r *http.Request, c *reqCtx, err 
 		s.log.Error("web: change failed", "path", r.URL.Path, "tenant", c.tenant.ID, "err", err)
 	}
 	again(fe)
+}
+
+// pageFlash is the flash of a page: its general messages, or after a refused change
+// (code not 200) what nothingChanged says.
+func pageFlash(code int, fe formError) string {
+	if code != http.StatusOK {
+		return nothingChanged(fe)
+	}
+	return strings.Join(fe.General, " ")
 }
 
 // nothingChanged is the flash of a refused form.

@@ -22,20 +22,6 @@ type ReportSource interface {
 	Refusals(ctx context.Context, tenantID string) ([]tenant.Refusal, error)
 }
 
-// Exporter, when the ReportSource also implements it, adds export links to the usage
-// report: Export writes the PSTN usage export in format ("zip" or "xlsx") for the filter.
-type Exporter interface {
-	ExportURL(tenantID, format string, f UsageFilter) string
-}
-
-// UsageFilter is the usage report's filter (domain §8).
-type UsageFilter struct {
-	From, To   time.Time // [From, To); zero: open
-	User       string
-	CallType   string
-	Capability string
-}
-
 type storeReports struct{ s *store.SQL }
 
 func (r storeReports) Usage(ctx context.Context, id string) ([]store.UsageRecord, error) {

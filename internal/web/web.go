@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -91,6 +92,7 @@ type Server struct {
 	acc   *Accounts
 	log   *slog.Logger
 	pages map[string]*template.Template
+	menu  []menuPage
 }
 
 // New builds the web UI.
@@ -120,6 +122,7 @@ func New(d Deps) (*Server, error) {
 		d.Receipts = storeReceipts{d.Store}
 	}
 	s := &Server{d: d, acc: NewAccounts(d.DB, d.Now), log: d.Logger, pages: map[string]*template.Template{}}
+	s.menu = s.menuPages()
 	names, err := fs.Glob(assets, "templates/*.html")
 	if err != nil {
 		return nil, err
@@ -167,45 +170,34 @@ func (s *Server) Mount(m Mux) {
 		}
 		http.Redirect(w, r, dest, http.StatusSeeOther)
 	}))
-	h("GET /ui/tenants", s.page([]string{RoleOperator}, false, s.tenantsPage))
+	for _, p := range s.menu {
+		h("GET "+p.href, s.page(p.allowed, !p.noTenant, p.fn))
+	}
 	h("POST /ui/tenants/switch", s.post([]string{RoleOperator}, false, s.switchTenant))
 	h("POST /ui/tenants", s.post([]string{RoleOperator}, false, s.createTenant))
 
-	h("GET /ui/credits", s.page(permCredits, true, s.creditsPage))
 	h("POST /ui/credits/funds", s.post(permCredits, true, s.addFunds))
 	h("POST /ui/credits/autorecharge", s.post(permCredits, true, s.setAutoRecharge))
 	h("POST /ui/credits/method", s.post(permCredits, true, s.setMethod))
-	h("GET /ui/funding", s.page(permCredits, true, s.fundingPage))
 
-	h("GET /ui/users", s.page(permDirectory, true, s.usersPage))
 	h("POST /ui/users", s.post(permDirectory, true, s.putUser))
 	h("POST /ui/users/licences", s.post(permDirectory, true, s.assignLicences))
 	h("POST /ui/users/licences/csv", s.post(permDirectory, true, s.licenceCSV))
 	h("POST /ui/users/location", s.post(permDirectory, true, s.setLocation))
 
-	h("GET /ui/numbers", s.page(permDirectory, true, s.numbersPage))
 	h("POST /ui/numbers/acquire", s.post(permDirectory, true, s.acquireNumber))
 	h("POST /ui/numbers/assign", s.post(permDirectory, true, s.assignNumber))
 	h("POST /ui/numbers/unassign", s.post(permDirectory, true, s.unassignNumber))
 	h("POST /ui/numbers/release", s.post(permDirectory, true, s.releaseNumber))
 
-	h("GET /ui/bridge", s.page(permDirectory, true, s.bridgePage))
 	h("POST /ui/bridge/tollfree", s.post(permDirectory, true, s.setTollFree))
 
-	h("GET /ui/policies", s.page(permDirectory, true, s.policiesPage))
 	h("POST /ui/policies", s.post(permDirectory, true, s.setPolicies))
 
-	h("GET /ui/reports/pools", s.page(anyRole, true, s.poolsReport))
-	h("GET /ui/reports/blocked", s.page(anyRole, true, s.blockedReport))
-	h("GET /ui/reports/usage", s.page(anyRole, true, s.usageReport))
 	h("GET /ui/reports/usage/export", s.page(anyRole, true, s.usageExport))
-	h("GET /ui/reports/statement", s.page(permCredits, true, s.statementReport))
 	h("GET /ui/receipts/{number}", s.page(permCredits, true, s.receiptDocument))
 
-	h("GET /ui/accounts", s.page(permDirectory, true, s.accountsPage))
 	h("POST /ui/accounts", s.post(permDirectory, true, s.inviteAccount))
-	h("GET /ui/contacts", s.page(permCredits, true, s.contactsPage))
-	h("GET /ui/webhooks", s.page(permCredits, true, s.webhooksPage))
 	h("POST /ui/contacts/add", s.post(permCredits, true, s.contactAdd))
 	h("POST /ui/contacts/remove", s.post(permCredits, true, s.contactRemove))
 	h("POST /ui/webhooks/resend", s.post(permCredits, true, s.webhookResend))
@@ -398,27 +390,43 @@ type navItem struct {
 	Href, Label, Key string
 }
 
+// menuPage is a page of the navigation: one entry says who may open it, for the route and
+// for the menu alike.
+type menuPage struct {
+	allowed     []string
+	href, label string
+	noTenant    bool // opens without a tenant chosen
+	fn          handler
+}
+
+// menuPages are the navigation's pages in menu order. A page's key (view.Active) is the
+// last element of its address.
+func (s *Server) menuPages() []menuPage {
+	return []menuPage{
+		{[]string{RoleOperator}, "/ui/tenants", "Tenants", true, s.tenantsPage},
+		{permCredits, "/ui/credits", "Credits", false, s.creditsPage},
+		{permCredits, "/ui/funding", "Funding help", false, s.fundingPage},
+		{permDirectory, "/ui/users", "Users and licences", false, s.usersPage},
+		{permDirectory, "/ui/numbers", "Phone numbers", false, s.numbersPage},
+		{permDirectory, "/ui/bridge", "Bridge", false, s.bridgePage},
+		{permDirectory, "/ui/policies", "Policies", false, s.policiesPage},
+		{anyRole, "/ui/reports/usage", "PSTN usage", false, s.usageReport},
+		{anyRole, "/ui/reports/pools", "Minute pools", false, s.poolsReport},
+		{anyRole, "/ui/reports/blocked", "Blocked users", false, s.blockedReport},
+		{permCredits, "/ui/reports/statement", "Statement", false, s.statementReport},
+		{permDirectory, "/ui/accounts", "Admins", false, s.accountsPage},
+		{permCredits, "/ui/contacts", "Contacts", false, s.contactsPage},
+		{permCredits, "/ui/webhooks", "Webhooks", false, s.webhooksPage},
+	}
+}
+
 func (s *Server) nav(role string) []navItem {
 	var out []navItem
-	add := func(allowed []string, href, label, key string) {
-		if can(role, allowed) {
-			out = append(out, navItem{href, label, key})
+	for _, p := range s.menu {
+		if can(role, p.allowed) {
+			out = append(out, navItem{p.href, p.label, path.Base(p.href)})
 		}
 	}
-	add([]string{RoleOperator}, "/ui/tenants", "Tenants", "tenants")
-	add(permCredits, "/ui/credits", "Credits", "credits")
-	add(permCredits, "/ui/funding", "Funding help", "funding")
-	add(permDirectory, "/ui/users", "Users and licences", "users")
-	add(permDirectory, "/ui/numbers", "Phone numbers", "numbers")
-	add(permDirectory, "/ui/bridge", "Bridge", "bridge")
-	add(permDirectory, "/ui/policies", "Policies", "policies")
-	add(anyRole, "/ui/reports/usage", "PSTN usage", "usage")
-	add(anyRole, "/ui/reports/pools", "Minute pools", "pools")
-	add(anyRole, "/ui/reports/blocked", "Blocked users", "blocked")
-	add(permCredits, "/ui/reports/statement", "Statement", "statement")
-	add(permDirectory, "/ui/accounts", "Admins", "accounts")
-	add(permCredits, "/ui/contacts", "Contacts", "contacts")
-	add(permCredits, "/ui/webhooks", "Webhooks", "webhooks")
 	return out
 }
 
@@ -430,6 +438,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, c *reqCtx, code 
 	}
 	if c != nil {
 		v.Sess, v.Tenant, v.CSRF, v.Nav = c.sess, c.tenant, c.sess.CSRF, s.nav(c.sess.Account.Role)
+		if c.sess.Account.Operator() {
+			v.Tenants, _ = s.d.Store.Tenants(r.Context())
+		}
 	}
 	// The flash of the change before the redirect is shown once, on the page that renders.
 	if f, err := r.Cookie(flashCookie); err == nil {
@@ -437,11 +448,6 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, c *reqCtx, code 
 			v.Flash = string(b)
 		}
 		s.setCookie(w, flashCookie, "", -1)
-	}
-	if c != nil {
-		if c.sess.Account.Operator() {
-			v.Tenants, _ = s.d.Store.Tenants(r.Context())
-		}
 	}
 	if v.Form == nil {
 		v.Form = url.Values{}

@@ -51,6 +51,21 @@ func (s *Server) webhooksView(r *http.Request, c *reqCtx) (*webhooksView, error)
 	return v, nil
 }
 
+// webhooksShow renders the webhooks page: page's messages and form over the endpoints as
+// they are now, with edit's changes to the view.
+func (s *Server) webhooksShow(w http.ResponseWriter, r *http.Request, c *reqCtx, code int, page view, edit func(*webhooksView)) {
+	v, err := s.webhooksView(r, c)
+	if err != nil {
+		s.fail(w, r, c, err)
+		return
+	}
+	if edit != nil {
+		edit(v)
+	}
+	page.Title, page.Active, page.D = "Webhooks", "webhooks", v
+	s.render(w, r, c, code, "webhooks", page)
+}
+
 func (s *Server) webhooksPage(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 	v, err := s.webhooksView(r, c)
 	if err != nil {
@@ -97,15 +112,9 @@ func (s *Server) webhookPut(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 		fe.add("secret", fmt.Sprintf("A secret has %d to %d characters; leave it empty to have one made.", directory.MinSecretLen, directory.MaxSecretLen))
 	}
 	again := func(fe formError) {
-		v, err := s.webhooksView(r, c)
-		if err != nil {
-			s.fail(w, r, c, err)
-			return
-		}
-		v.Editing = id
 		form := url.Values{"url": {raw}, "events": events} // the secret is not echoed back
-		s.render(w, r, c, http.StatusUnprocessableEntity, "webhooks", view{Title: "Webhooks", Active: "webhooks", D: v,
-			Errors: fe.Fields, Form: form, Flash: nothingChanged(fe)})
+		s.webhooksShow(w, r, c, http.StatusUnprocessableEntity, view{Errors: fe.Fields, Form: form, Flash: nothingChanged(fe)},
+			func(v *webhooksView) { v.Editing = id })
 	}
 	if !fe.empty() {
 		again(fe)
@@ -142,30 +151,22 @@ func (s *Server) webhookPut(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 		s.done(w, r, "/ui/webhooks", "Webhook "+id+" saved.")
 		return
 	}
-	v, err := s.webhooksView(r, c)
-	if err != nil {
-		s.fail(w, r, c, err)
-		return
-	}
 	msg := "Webhook " + id + " created."
 	if generated {
-		v.NewSecret, v.NewID = secret, id
 		msg += " Copy its signing secret below now: it is not shown again."
 	}
-	s.render(w, r, c, http.StatusOK, "webhooks", view{Title: "Webhooks", Active: "webhooks", D: v, Flash: msg})
+	s.webhooksShow(w, r, c, http.StatusOK, view{Flash: msg}, func(v *webhooksView) {
+		if generated {
+			v.NewSecret, v.NewID = secret, id
+		}
+	})
 }
 
 func (s *Server) webhookDelete(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 	id := r.PostFormValue("id")
 	if _, err := s.submit(r, c, directory.DeleteWebhook{ID: id}); err != nil {
 		s.refused(w, r, c, err, nil, func(fe formError) {
-			v, err := s.webhooksView(r, c)
-			if err != nil {
-				s.fail(w, r, c, err)
-				return
-			}
-			s.render(w, r, c, http.StatusUnprocessableEntity, "webhooks", view{Title: "Webhooks", Active: "webhooks", D: v,
-				Flash: nothingChanged(fe)})
+			s.webhooksShow(w, r, c, http.StatusUnprocessableEntity, view{Flash: nothingChanged(fe)}, nil)
 		})
 		return
 	}
