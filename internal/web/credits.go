@@ -34,7 +34,7 @@ type creditsView struct {
 
 func (s *Server) creditsView(r *http.Request, c *reqCtx) (*creditsView, error) {
 	now := s.now()
-	st, err := s.d.Store.TenantState(r.Context(), c.tenant.ID, now)
+	st, err := s.d.Store.State(r.Context(), c.tenant.ID, now)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +159,7 @@ func (s *Server) addFunds(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 	cur := c.cur()
 	msg := fmt.Sprintf("Purchase of %s started: it is credited when the card payment succeeds.", withCode(amt, cur))
 	if method == "" {
-		if st, err := s.d.Store.TenantState(r.Context(), c.tenant.ID, s.now()); err == nil {
+		if st, err := s.d.Store.State(r.Context(), c.tenant.ID, s.now()); err == nil {
 			method = st.Recharge.Settings.PaymentMethod
 		}
 	}

@@ -34,7 +34,7 @@ func (s *Server) catalog() *plans.Catalog {
 }
 
 func (s *Server) state(r *http.Request, c *reqCtx) (*tenant.State, error) {
-	return s.d.Store.TenantState(r.Context(), c.tenant.ID, s.now())
+	return s.d.Store.State(r.Context(), c.tenant.ID, s.now())
 }
 
 // stateRender renders page (its nav key too) with the view build makes of the tenant's

@@ -170,7 +170,7 @@ func (h *harness) submit(key string, cmd tenant.Command) tenant.Result {
 
 func (h *harness) state() *tenant.State {
 	h.t.Helper()
-	st, err := h.st.TenantState(ctx, tenantID, time.Now())
+	st, err := h.st.State(ctx, tenantID, time.Now())
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -93,7 +93,7 @@ func TestResendOfUnknownDeliveryIsNotFound(t *testing.T) {
 func TestFormOfAnotherTenantIsRefusedAfterASwitch(t *testing.T) {
 	h := newHarness(t, "sqlite:"+t.TempDir()+"/cc.db", false)
 	method := func(id string) string {
-		st, err := h.st.TenantState(ctx, id, time.Now())
+		st, err := h.st.State(ctx, id, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

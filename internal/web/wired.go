@@ -25,7 +25,7 @@ type dirContacts struct {
 }
 
 func (c dirContacts) Contacts(ctx context.Context, tenantID string) ([]Contact, error) {
-	st, err := c.st.TenantState(ctx, tenantID, c.now())
+	st, err := c.st.State(ctx, tenantID, c.now())
 	if err != nil {
 		return nil, err
 	}
