@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -294,13 +293,8 @@ func (a *API) notifyRoutes() {
 			if err != nil {
 				return nil, problem(err)
 			}
-			start = min(start, len(ds))
-			end := min(start+in.limit(), len(ds))
 			out := &deliveriesOut{}
-			out.Body.Items = append([]jobs.Delivery{}, ds[start:end]...)
-			if end < len(ds) {
-				out.Body.NextCursor = encodeCursor(strconv.Itoa(end))
-			}
+			out.Body.Items, out.Body.NextCursor = positioned(ds, start, in.limit())
 			return out, nil
 		})
 	type resendIn struct {

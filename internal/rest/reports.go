@@ -16,14 +16,6 @@ import (
 	"github.com/commcredits/commcredits/internal/report"
 )
 
-// listOut is a page of a report.
-type listOut[T any] struct {
-	Body struct {
-		Items      []T    `json:"items"`
-		NextCursor string `json:"next_cursor,omitempty"`
-	}
-}
-
 type reportIn struct {
 	TenantPath
 	PageQuery
@@ -45,13 +37,8 @@ func storeReport[T any](a *API, id, p, summary string, rows func(ctx context.Con
 			if err != nil {
 				return nil, err
 			}
-			start = min(start, len(all))
-			end := min(start+in.limit(), len(all))
 			out := &listOut[T]{}
-			out.Body.Items = append([]T{}, all[start:end]...)
-			if end < len(all) {
-				out.Body.NextCursor = encodeCursor(strconv.Itoa(end))
-			}
+			out.Body.Items, out.Body.NextCursor = positioned(all, start, in.limit())
 			return out, nil
 		})
 }

@@ -517,6 +517,26 @@ func page[T any](items []T, key func(T) string, q PageQuery) ([]T, string) {
 	return items[:n], encodeCursor(key(items[n-1]))
 }
 
+// listOut is a page of a list.
+type listOut[T any] struct {
+	Body struct {
+		Items      []T    `json:"items"`
+		NextCursor string `json:"next_cursor,omitempty"`
+	}
+}
+
+// positioned is the page of all (a whole list in a stable order) that starts at start (from
+// position) and, while more follow, the positional cursor after it.
+func positioned[T any](all []T, start, limit int) ([]T, string) {
+	start = min(start, len(all))
+	end := min(start+limit, len(all))
+	next := ""
+	if end < len(all) {
+		next = encodeCursor(strconv.Itoa(end))
+	}
+	return append([]T{}, all[start:end]...), next
+}
+
 // fetched converts rows a store returned after the cursor (sorted by key, at least limit+1
 // asked for): the first limit of them and, when there were more, the cursor after the last
 // one kept.
