@@ -2,6 +2,7 @@ package rest
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -42,6 +43,9 @@ func storeReport[T any](a *API, id, p, summary string, rows func(ctx context.Con
 			return out, nil
 		})
 }
+
+// errPageFull stops a row stream once a page has its lines.
+var errPageFull = errors.New("page full")
 
 // position decodes a positional cursor ("" is the start).
 func position(cursor string) (int, error) {
@@ -218,16 +222,20 @@ func (a *API) reportRoutes() {
 				return nil, problem(err)
 			}
 			if start > 0 {
-				// A later page: the lines after the cursor, read by streaming past the first.
+				// A later page: the lines after the cursor, read by streaming past the first
+				// and no further than the page's end.
 				lines, i := make([]report.UsageLine, 0, in.limit()), 0
 				_, err := e.EachUsage(ctx, req, func(l *report.UsageLine) error {
-					if i >= start && len(lines) < in.limit() {
+					if len(lines) == in.limit() {
+						return errPageFull
+					}
+					if i >= start {
 						lines = append(lines, *l)
 					}
 					i++
 					return nil
 				})
-				if err != nil {
+				if err != nil && !errors.Is(err, errPageFull) {
 					return nil, problem(err)
 				}
 				r.Lines = lines
