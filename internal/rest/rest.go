@@ -293,7 +293,8 @@ func cleanText(ctx huma.Context) (huma.Context, *bodyCtx, error) {
 	if limit <= 0 || ctx.Method() == http.MethodGet {
 		return ctx, nil, nil
 	}
-	bc := &bodyCtx{humaCtx: ctx, buf: bodyPool.Get().(*bytes.Buffer)}
+	bc := bodyPool.Get().(*bodyCtx)
+	bc.humaCtx = ctx
 	bc.limited = io.LimitedReader{R: ctx.BodyReader(), N: limit + 1}
 	if _, err := bc.buf.ReadFrom(&bc.limited); err != nil {
 		return ctx, bc, fmt.Errorf("cannot read the body: %v", err)
@@ -312,8 +313,9 @@ func cleanText(ctx huma.Context) (huma.Context, *bodyCtx, error) {
 	return bc, bc, nil
 }
 
-// bodyPool holds the buffers cleanText reads bodies into.
-var bodyPool = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 1024)) }}
+// bodyPool holds the bodyCtxs, with the buffers cleanText reads bodies into: a request
+// with a body allocates neither.
+var bodyPool = sync.Pool{New: func() any { return &bodyCtx{buf: bytes.NewBuffer(make([]byte, 0, 1024))} }}
 
 func bad(s string) bool { return strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) }
 
@@ -345,13 +347,15 @@ type bodyCtx struct {
 	body    io.Reader
 }
 
-// release gives the body's buffer back to the pool (c may be nil).
+// release gives c and its buffer back to the pool (c may be nil).
 func (c *bodyCtx) release() {
 	if c == nil || c.buf.Cap() > 64<<10 { // one large upload must not stay pinned in the pool
 		return
 	}
 	c.buf.Reset()
-	bodyPool.Put(c.buf)
+	c.humaCtx, c.limited, c.body = nil, io.LimitedReader{}, nil
+	c.r.Reset(nil)
+	bodyPool.Put(c)
 }
 
 type humaCtx = huma.Context
