@@ -59,20 +59,14 @@ func position(cursor string) (int, error) {
 	return n, nil
 }
 
-// when reads a query time: RFC 3339 or a date (UTC midnight; with endOfDay, the next
-// midnight, so that to=2026-11-24 includes that day), as the CLI does.
+// when reads a query time (report.ParseTime, in UTC).
 func when(loc, s string, endOfDay bool) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	t, err := time.Parse(time.RFC3339, s)
+	t, err := report.ParseTime(s, endOfDay)
 	if err != nil {
-		if t, err = time.Parse(time.DateOnly, s); err != nil {
-			return time.Time{}, problem(badField(loc, s, "want RFC 3339 (2026-09-01T00:00:00Z) or a date (2026-09-01)"))
-		}
-		if endOfDay {
-			t = t.AddDate(0, 0, 1)
-		}
+		return time.Time{}, problem(badField(loc, s, "%v", err))
 	}
 	// Year 1 would read as "not given" (the zero time) and pick the default range.
 	if t.Year() < 1970 {
