@@ -157,19 +157,11 @@ type admin struct {
 	stderr io.Writer
 }
 
-// needTenant returns --tenant or a usage error.
-func (a *admin) needTenant() (string, error) {
-	if a.conn.tenant == "" {
-		return "", usagef("--tenant is required (or %s)", envTenant)
-	}
-	return a.conn.tenant, nil
-}
-
 // sub is one subcommand: its positional arguments, its flags, and what it does.
 type sub struct {
 	args   string // usage of the positional arguments
 	nargs  int    // how many positional arguments (-1: the subcommand checks)
-	tenant bool   // takes --tenant
+	tenant bool   // takes --tenant, required (dispatch checks it) unless anyTen
 	anyTen bool   // --tenant may be left out (keys: then the operator's)
 	help   string
 	flags  func(fs *flag.FlagSet) func(ctx context.Context, a *admin, args []string) error
