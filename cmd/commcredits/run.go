@@ -527,20 +527,27 @@ func demoSignIn(ctx context.Context, d *db.DB, tenantID, base string) (string, e
 	return web.LinkURL(base, t), nil
 }
 
-// reloadRateCards adds card versions stored by other processes until ctx ends.
-func reloadRateCards(ctx context.Context, st *store.SQL, cards *rating.Registry, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
+// reloadRateCards adds card versions stored by other processes every interval until ctx ends.
+func reloadRateCards(ctx context.Context, st *store.SQL, cards *rating.Registry, interval time.Duration, log *slog.Logger) {
+	every(ctx, interval, func() {
+		if n, err := st.LoadRateCards(ctx, cards); err != nil && ctx.Err() == nil {
+			log.Warn("rate cards", "err", err)
+		} else if n > 0 {
+			log.Info("rate cards loaded", "versions", n)
+		}
+	})
+}
+
+// every calls fn every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if n, err := st.LoadRateCards(ctx, cards); err != nil && ctx.Err() == nil {
-				log.Warn("rate cards", "err", err)
-			} else if n > 0 {
-				log.Info("rate cards loaded", "versions", n)
-			}
+			fn()
 		}
 	}
 }
