@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -48,7 +49,7 @@ type ReceiptOut struct {
 func receiptOut(r tenant.Receipt) ReceiptOut {
 	return ReceiptOut{Number: r.Number, Kind: string(r.Kind), Purpose: string(r.Purpose), Amount: r.Amount.Format(r.Currency),
 		Currency: r.Currency.Code, Method: r.Method, MethodSummary: r.MethodSummary, Agreement: r.Agreement,
-		PurchaseOrder: r.PurchaseOrder, PaymentID: r.PaymentID, LotID: r.LotID, IssuedAt: r.IssuedAt.Format("2006-01-02T15:04:05Z07:00")}
+		PurchaseOrder: r.PurchaseOrder, PaymentID: r.PaymentID, LotID: r.LotID, IssuedAt: r.IssuedAt.Format(time.RFC3339)}
 }
 
 // relocate renames problem locations (body.email → path.email) where the engine's field

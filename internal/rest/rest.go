@@ -268,7 +268,8 @@ func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
 
 // cleanText refuses NUL bytes and invalid UTF-8 in the path, the query, the Idempotency-Key
 // and the body (a JSON \u0000 included): PostgreSQL cannot store them, and a command
-// carrying one would fail the writer's whole group commit, other tenants' commands with it.
+// carrying one would be a 500 rather than a 400 naming what is wrong (the writer runs a
+// command the database refuses alone, so the others of its batch are not failed with it).
 // The body is read here (as far as the operation's limit) into a pooled buffer and handed
 // on unchanged; the returned *bodyCtx (nil when no body was read) gives the buffer back
 // with release once the request has been answered.
