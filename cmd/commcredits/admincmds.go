@@ -458,7 +458,7 @@ func cmdAPIReport(ctx context.Context, args []string, stdout, stderr io.Writer, 
 				case export != "":
 					return exportUsage(ctx, a, path, vals, export)
 				case r.name == "usage":
-					lines, err := allUsageLines(ctx, a, path, vals)
+					lines, err := a.c.UsageLines(ctx, path, vals)
 					if err != nil {
 						return err
 					}
@@ -488,25 +488,6 @@ func cmdAPIReport(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		}}
 	}
 	return dispatch(ctx, "report", subs, args, stdout, stderr, h)
-}
-
-// allUsageLines follows the usage report's cursor and returns every line.
-func allUsageLines(ctx context.Context, a *admin, path string, q url.Values) ([]json.RawMessage, error) {
-	var all []json.RawMessage
-	for {
-		var p struct {
-			Lines      []json.RawMessage `json:"lines"`
-			NextCursor string            `json:"next_cursor"`
-		}
-		if _, err := a.c.Get(ctx, path, q, &p); err != nil {
-			return nil, err
-		}
-		all = append(all, p.Lines...)
-		if p.NextCursor == "" {
-			return all, nil
-		}
-		q.Set("cursor", p.NextCursor)
-	}
 }
 
 // exportUsage writes the usage export in the format of file's extension.
