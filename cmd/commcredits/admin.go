@@ -17,13 +17,8 @@ import (
 
 	"github.com/commcredits/commcredits/internal/client"
 	"github.com/commcredits/commcredits/internal/db"
-	"github.com/commcredits/commcredits/internal/plans"
-	"github.com/commcredits/commcredits/internal/rating"
 	"github.com/commcredits/commcredits/internal/rest"
 	"github.com/commcredits/commcredits/internal/service"
-	"github.com/commcredits/commcredits/internal/store"
-	"github.com/commcredits/commcredits/internal/tenant"
-	"github.com/commcredits/commcredits/internal/writer"
 )
 
 // Environment of the admin commands.
@@ -131,20 +126,16 @@ func localAPI(ctx context.Context, dsn string, stderr io.Writer) (*http.ServeMux
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("database %s: %w", db.Redact(dsn), err)
 	}
-	st := store.New(d)
-	cards := rating.NewRegistry()
-	if _, err := st.LoadRateCards(ctx, cards); err != nil {
+	svc, _, err := newEngine(ctx, d)
+	if err != nil {
 		d.Close()
 		return nil, nil, nil, fmt.Errorf("rate cards: %w", err)
 	}
-	env := &tenant.Env{Cards: cards, Catalog: plans.Default()}
-	w := writer.New(st, writer.SystemClock{}, writer.Config{Env: env})
-	svc := &service.Service{Store: st, Writer: w, Cards: cards, Env: env}
 	mux := http.NewServeMux()
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	rest.Mount(mux, svc, rest.Config{Version: version, RateLimit: -1, Logger: log})
 	return mux, svc, func() {
-		w.Close()
+		svc.Writer.Close()
 		d.Close()
 	}, nil
 }
