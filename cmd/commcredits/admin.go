@@ -334,8 +334,7 @@ func problemText(p *client.Problem) string {
 // useURL reports whether a command talks to a server: --url on the command line, or
 // COMMCREDITS_URL unless --db is on the command line. Both flags together are a usage error.
 func useURL(fs *flag.FlagSet, url string) (bool, error) {
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	set := given(fs)
 	switch {
 	case set["url"] && set["db"]:
 		return false, usagef("give --url or --db, not both")
@@ -343,4 +342,11 @@ func useURL(fs *flag.FlagSet, url string) (bool, error) {
 		return false, nil
 	}
 	return url != "", nil
+}
+
+// given is the set of flags given on the command line.
+func given(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
 }
