@@ -398,14 +398,12 @@ func (a *API) reportRoutes() {
 		})
 }
 
-// dryRunProblem names body fields: the settings of a dry run come in the body.
+// dryRunProblem names body fields: the settings of a dry run come in the body (a
+// recharge.FieldError names them already).
 func dryRunProblem(err error) error {
-	var rfe *recharge.FieldError
-	if errorsAs(err, &rfe) {
-		return problem(err)
-	}
 	p := problem(err)
-	if m, ok := p.(*huma.ErrorModel); ok {
+	var rfe *recharge.FieldError
+	if m, ok := p.(*huma.ErrorModel); ok && !errors.As(err, &rfe) {
 		for _, d := range m.Errors {
 			d.Location = strings.Replace(d.Location, "query.", "body.", 1)
 		}
