@@ -100,18 +100,11 @@ func cmdAccount(ctx context.Context, args []string, stdout, stderr io.Writer, h 
 	return exitOK
 }
 
-// sweepSessions deletes expired sessions and sign-in links until ctx ends.
-func sweepSessions(ctx context.Context, acc *web.Accounts, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := acc.Sweep(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("web sessions sweep", "err", err)
-			}
+// sweepSessions deletes expired sessions and sign-in links every interval until ctx ends.
+func sweepSessions(ctx context.Context, acc *web.Accounts, interval time.Duration, log *slog.Logger) {
+	every(ctx, interval, func() {
+		if err := acc.Sweep(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("web sessions sweep", "err", err)
 		}
-	}
+	})
 }

@@ -17,13 +17,8 @@ import (
 
 	"github.com/commcredits/commcredits/internal/client"
 	"github.com/commcredits/commcredits/internal/db"
-	"github.com/commcredits/commcredits/internal/plans"
-	"github.com/commcredits/commcredits/internal/rating"
 	"github.com/commcredits/commcredits/internal/rest"
 	"github.com/commcredits/commcredits/internal/service"
-	"github.com/commcredits/commcredits/internal/store"
-	"github.com/commcredits/commcredits/internal/tenant"
-	"github.com/commcredits/commcredits/internal/writer"
 )
 
 // Environment of the admin commands.
@@ -131,20 +126,16 @@ func localAPI(ctx context.Context, dsn string, stderr io.Writer) (*http.ServeMux
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("database %s: %w", db.Redact(dsn), err)
 	}
-	st := store.New(d)
-	cards := rating.NewRegistry()
-	if _, err := st.LoadRateCards(ctx, cards); err != nil {
+	svc, _, err := newEngine(ctx, d)
+	if err != nil {
 		d.Close()
 		return nil, nil, nil, fmt.Errorf("rate cards: %w", err)
 	}
-	env := &tenant.Env{Cards: cards, Catalog: plans.Default()}
-	w := writer.New(st, writer.SystemClock{}, writer.Config{Env: env})
-	svc := &service.Service{Store: st, Writer: w, Cards: cards, Env: env}
 	mux := http.NewServeMux()
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	rest.Mount(mux, svc, rest.Config{Version: version, RateLimit: -1, Logger: log})
 	return mux, svc, func() {
-		w.Close()
+		svc.Writer.Close()
 		d.Close()
 	}, nil
 }
@@ -157,19 +148,11 @@ type admin struct {
 	stderr io.Writer
 }
 
-// needTenant returns --tenant or a usage error.
-func (a *admin) needTenant() (string, error) {
-	if a.conn.tenant == "" {
-		return "", usagef("--tenant is required (or %s)", envTenant)
-	}
-	return a.conn.tenant, nil
-}
-
 // sub is one subcommand: its positional arguments, its flags, and what it does.
 type sub struct {
 	args   string // usage of the positional arguments
 	nargs  int    // how many positional arguments (-1: the subcommand checks)
-	tenant bool   // takes --tenant
+	tenant bool   // takes --tenant, required (dispatch checks it) unless anyTen
 	anyTen bool   // --tenant may be left out (keys: then the operator's)
 	help   string
 	flags  func(fs *flag.FlagSet) func(ctx context.Context, a *admin, args []string) error
@@ -351,8 +334,7 @@ func problemText(p *client.Problem) string {
 // useURL reports whether a command talks to a server: --url on the command line, or
 // COMMCREDITS_URL unless --db is on the command line. Both flags together are a usage error.
 func useURL(fs *flag.FlagSet, url string) (bool, error) {
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	set := given(fs)
 	switch {
 	case set["url"] && set["db"]:
 		return false, usagef("give --url or --db, not both")
@@ -360,4 +342,11 @@ func useURL(fs *flag.FlagSet, url string) (bool, error) {
 		return false, nil
 	}
 	return url != "", nil
+}
+
+// given is the set of flags given on the command line.
+func given(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
 }

@@ -30,28 +30,18 @@ func cmdTenant(ctx context.Context, args []string, stdout, stderr io.Writer, h h
 					return usagef("--name and --currency are required")
 				}
 				_, res, err := a.c.CreateTenant(ctx, client.CreateTenantIn{ID: args[0], Name: *name, Currency: strings.ToUpper(*cur), BillingCountry: strings.ToUpper(*country)})
-				if err != nil {
-					return err
-				}
-				return a.show(res)
+				return a.shown(res, err)
 			}
 		}},
 		"list": {help: "list tenants (operator key)", flags: func(fs *flag.FlagSet) action {
 			return func(ctx context.Context, a *admin, _ []string) error {
-				items, err := a.c.All(ctx, "/v1/tenants")
-				if err != nil {
-					return err
-				}
-				return a.showList(items, "id", "name", "currency", "created_at")
+				return a.showAll(ctx, "/v1/tenants", "id", "name", "currency", "created_at")
 			}
 		}},
 		"show": {args: "ID", nargs: 1, help: "show a tenant", flags: func(fs *flag.FlagSet) action {
 			return func(ctx context.Context, a *admin, args []string) error {
 				_, res, err := a.c.Tenant(ctx, args[0])
-				if err != nil {
-					return err
-				}
-				return a.show(res)
+				return a.shown(res, err)
 			}
 		}},
 	}, args, stdout, stderr, h)
@@ -92,11 +82,7 @@ func cmdKey(ctx context.Context, args []string, stdout, stderr io.Writer, h hook
 				if a.conn.tenant != "" {
 					p = client.T(a.conn.tenant, "keys")
 				}
-				items, err := a.c.All(ctx, p)
-				if err != nil {
-					return err
-				}
-				return a.showList(items, "id", "role", "name", "created_at", "revoked_at")
+				return a.showAll(ctx, p, "id", "role", "name", "created_at", "revoked_at")
 			}
 		}},
 		"revoke": {args: "KEY_ID", nargs: 1, tenant: true, anyTen: true, help: "revoke a key at once (without --tenant: an operator key)", flags: func(fs *flag.FlagSet) action {
@@ -117,10 +103,7 @@ func cmdKey(ctx context.Context, args []string, stdout, stderr io.Writer, h hook
 
 // get prints GET /v1/tenants/{tenant}/parts….
 func (a *admin) get(ctx context.Context, parts ...string) error {
-	t, err := a.needTenant()
-	if err != nil {
-		return err
-	}
+	t := a.conn.tenant
 	res, err := a.c.Get(ctx, client.T(t, parts...), nil, nil)
 	if err != nil {
 		return err
@@ -131,20 +114,13 @@ func (a *admin) get(ctx context.Context, parts ...string) error {
 // readThenPut reads a setting for its ETag and replaces it under If-Match, so a change
 // made by someone else in between is refused (412) rather than overwritten.
 func (a *admin) readThenPut(ctx context.Context, body any, parts ...string) error {
-	t, err := a.needTenant()
-	if err != nil {
-		return err
-	}
+	t := a.conn.tenant
 	p := client.T(t, parts...)
 	cur, err := a.c.Get(ctx, p, nil, nil)
 	if err != nil {
 		return err
 	}
-	res, err := a.c.Do(ctx, client.Request{Method: http.MethodPut, Path: p, JSON: body, IfMatch: cur.Header.Get("ETag")})
-	if err != nil {
-		return err
-	}
-	return a.show(res)
+	return a.shown(a.c.Do(ctx, client.Request{Method: http.MethodPut, Path: p, JSON: body, IfMatch: cur.Header.Get("ETag")}))
 }
 
 func quote(s string) string { b, _ := json.Marshal(s); return string(b) }
@@ -164,17 +140,11 @@ func cmdUser(ctx context.Context, args []string, stdout, stderr io.Writer, h hoo
 			fs.StringVar(&u.SpendLimit, "spend-limit", "", "monthly credit spend limit, decimal in the tenant's currency")
 			fs.BoolVar(&u.TollFreeDialInDisabled, "toll-free-dial-in-disabled", false, "organizer may not use toll-free dial-in")
 			return func(ctx context.Context, a *admin, args []string) error {
-				t, err := a.needTenant()
-				if err != nil {
-					return err
-				}
+				t := a.conn.tenant
 				u.Licences = list(*lic)
 				u.UsageLocation = strings.ToUpper(u.UsageLocation)
 				_, res, err := a.c.PutUser(ctx, t, args[0], u)
-				if err != nil {
-					return err
-				}
-				return a.show(res)
+				return a.shown(res, err)
 			}
 		}},
 		"show": {args: "USER_ID", nargs: 1, tenant: true, help: "show a user", flags: func(fs *flag.FlagSet) action {
@@ -184,15 +154,8 @@ func cmdUser(ctx context.Context, args []string, stdout, stderr io.Writer, h hoo
 		}},
 		"delete": {args: "USER_ID", nargs: 1, tenant: true, help: "delete a user; its number becomes unassigned", flags: func(fs *flag.FlagSet) action {
 			return func(ctx context.Context, a *admin, args []string) error {
-				t, err := a.needTenant()
-				if err != nil {
-					return err
-				}
-				res, err := a.c.Do(ctx, client.Request{Method: http.MethodDelete, Path: client.T(t, "users", args[0])})
-				if err != nil {
-					return err
-				}
-				return a.show(res)
+				t := a.conn.tenant
+				return a.shown(a.c.Do(ctx, client.Request{Method: http.MethodDelete, Path: client.T(t, "users", args[0])}))
 			}
 		}},
 		"spend-limit": {args: "USER_ID [LIMIT]", nargs: -1, tenant: true, help: "show a user's monthly credit spend limit, or set it (a decimal; 0: none)", flags: func(fs *flag.FlagSet) action {
@@ -225,15 +188,8 @@ func cmdUser(ctx context.Context, args []string, stdout, stderr io.Writer, h hoo
 		}},
 		"list": {tenant: true, help: "list users and resource accounts", flags: func(fs *flag.FlagSet) action {
 			return func(ctx context.Context, a *admin, _ []string) error {
-				t, err := a.needTenant()
-				if err != nil {
-					return err
-				}
-				items, err := a.c.All(ctx, client.T(t, "users"))
-				if err != nil {
-					return err
-				}
-				return a.showList(items, "id", "display_name", "kind", "usage_location", "licences", "number", "spend_limit")
+				t := a.conn.tenant
+				return a.showAll(ctx, client.T(t, "users"), "id", "display_name", "kind", "usage_location", "licences", "number", "spend_limit")
 			}
 		}},
 	}, args, stdout, stderr, h)
@@ -246,52 +202,33 @@ func cmdLicence(ctx context.Context, args []string, stdout, stderr io.Writer, h 
 			add := fs.String("add", "", "comma-separated licence codes to add")
 			remove := fs.String("remove", "", "comma-separated licence codes to remove")
 			return func(ctx context.Context, a *admin, _ []string) error {
-				t, err := a.needTenant()
-				if err != nil {
-					return err
-				}
+				t := a.conn.tenant
 				if len(list(*users)) == 0 || (*add == "" && *remove == "") {
 					return usagef("--users and at least one of --add, --remove are required")
 				}
 				_, res, err := a.c.AssignLicences(ctx, t, client.LicencesIn{UserIDs: list(*users), Add: list(*add), Remove: list(*remove)})
-				if err != nil {
-					return err
-				}
-				return a.show(res)
+				return a.shown(res, err)
 			}
 		}},
 		"purchased": {args: "CODE COUNT", nargs: 2, tenant: true, help: "record how many licences of a code the tenant bought", flags: func(fs *flag.FlagSet) action {
 			return func(ctx context.Context, a *admin, args []string) error {
-				t, err := a.needTenant()
-				if err != nil {
-					return err
-				}
+				t := a.conn.tenant
 				n, err := strconv.Atoi(args[1])
 				if err != nil {
 					return usagef("COUNT %q: want a whole number", args[1])
 				}
-				res, err := a.c.Do(ctx, client.Request{Method: http.MethodPut, Path: client.T(t, "purchased-licences", args[0]), JSON: map[string]int{"count": n}})
-				if err != nil {
-					return err
-				}
-				return a.show(res)
+				return a.shown(a.c.Do(ctx, client.Request{Method: http.MethodPut, Path: client.T(t, "purchased-licences", args[0]), JSON: map[string]int{"count": n}}))
 			}
 		}},
 		"import": {args: "FILE.csv", nargs: 1, tenant: true, help: "apply a licence CSV (user_id,add,remove; codes separated by ;): every row or none", flags: func(fs *flag.FlagSet) action {
 			return func(ctx context.Context, a *admin, args []string) error {
-				t, err := a.needTenant()
-				if err != nil {
-					return err
-				}
+				t := a.conn.tenant
 				data, err := readFile(args[0])
 				if err != nil {
 					return err
 				}
 				_, res, err := a.c.ImportLicences(ctx, t, data)
-				if err != nil {
-					return err
-				}
-				return a.show(res)
+				return a.shown(res, err)
 			}
 		}},
 	}, args, stdout, stderr, h)
@@ -301,30 +238,17 @@ func cmdCredits(ctx context.Context, args []string, stdout, stderr io.Writer, h 
 	listOf := func(path string, cols ...string) sub {
 		return sub{tenant: true, help: "list " + path, flags: func(fs *flag.FlagSet) action {
 			return func(ctx context.Context, a *admin, _ []string) error {
-				t, err := a.needTenant()
-				if err != nil {
-					return err
-				}
-				items, err := a.c.All(ctx, client.T(t, "credits", path))
-				if err != nil {
-					return err
-				}
-				return a.showList(items, cols...)
+				t := a.conn.tenant
+				return a.showAll(ctx, client.T(t, "credits", path), cols...)
 			}
 		}}
 	}
 	return dispatch(ctx, "credits", map[string]sub{
 		"balance": {tenant: true, help: "balance, available, reserved and debt", flags: func(fs *flag.FlagSet) action {
 			return func(ctx context.Context, a *admin, _ []string) error {
-				t, err := a.needTenant()
-				if err != nil {
-					return err
-				}
+				t := a.conn.tenant
 				_, res, err := a.c.Balance(ctx, t)
-				if err != nil {
-					return err
-				}
-				return a.show(res)
+				return a.shown(res, err)
 			}
 		}},
 		"lots":    listOf("lots", "id", "source", "ref", "amount", "remaining", "forfeited", "purchased_at", "expires_at"),
@@ -332,15 +256,9 @@ func cmdCredits(ctx context.Context, args []string, stdout, stderr io.Writer, h 
 		"add": {args: "AMOUNT", nargs: 1, tenant: true, help: "add funds (decimal in the tenant's currency): an agreement is credited at once, a card when the charge succeeds", flags: func(fs *flag.FlagSet) action {
 			method := fs.String("method", "", "pm_… card or ea:<agreement>[:<po>]; default the method on file")
 			return func(ctx context.Context, a *admin, args []string) error {
-				t, err := a.needTenant()
-				if err != nil {
-					return err
-				}
+				t := a.conn.tenant
 				_, res, err := a.c.AddFunds(ctx, t, client.FundsIn{Amount: args[0], Method: *method})
-				if err != nil {
-					return err
-				}
-				return a.show(res)
+				return a.shown(res, err)
 			}
 		}},
 		"auto-recharge": {args: "show|set|off", nargs: 1, tenant: true, help: "show, replace or turn off the auto-recharge settings", flags: func(fs *flag.FlagSet) action {
@@ -350,10 +268,7 @@ func cmdCredits(ctx context.Context, args []string, stdout, stderr io.Writer, h 
 			low := fs.String("low-balance", "", "balance_low alert level while auto-recharge is off")
 			pm := fs.String("payment-method", "", "set: pm_… or ea:… to charge (default the method on file)")
 			return func(ctx context.Context, a *admin, args []string) error {
-				t, err := a.needTenant()
-				if err != nil {
-					return err
-				}
+				t := a.conn.tenant
 				switch {
 				case args[0] != "show" && args[0] != "set" && args[0] != "off":
 					return usagef("want show, set or off, got %q", args[0])
@@ -393,10 +308,7 @@ func cmdCredits(ctx context.Context, args []string, stdout, stderr io.Writer, h 
 			fs.IntVar(&in.ExpMonth, "exp-month", 0, "card expiry month")
 			fs.IntVar(&in.ExpYear, "exp-year", 0, "card expiry year")
 			return func(ctx context.Context, a *admin, args []string) error {
-				t, err := a.needTenant()
-				if err != nil {
-					return err
-				}
+				t := a.conn.tenant
 				switch {
 				case len(args) == 1 && args[0] == "show":
 					return a.get(ctx, "credits", "payment-method")
@@ -405,10 +317,7 @@ func cmdCredits(ctx context.Context, args []string, stdout, stderr io.Writer, h 
 				}
 				in.Method = args[1]
 				_, res, err := a.c.SetPaymentMethod(ctx, t, in)
-				if err != nil {
-					return err
-				}
-				return a.show(res)
+				return a.shown(res, err)
 			}
 		}},
 	}, args, stdout, stderr, h)
@@ -423,50 +332,29 @@ func cmdNumber(ctx context.Context, args []string, stdout, stderr io.Writer, h h
 				mk = body(fs)
 			}
 			return func(ctx context.Context, a *admin, args []string) error {
-				t, err := a.needTenant()
-				if err != nil {
-					return err
-				}
+				t := a.conn.tenant
 				b, err := mk()
 				if err != nil {
 					return err
 				}
-				res, err := a.c.Do(ctx, client.Request{Method: method, Path: client.T(t, append([]string{"numbers", args[0]}, suffix...)...), JSON: b})
-				if err != nil {
-					return err
-				}
-				return a.show(res)
+				return a.shown(a.c.Do(ctx, client.Request{Method: method, Path: client.T(t, append([]string{"numbers", args[0]}, suffix...)...), JSON: b}))
 			}
 		}}
 	}
 	return dispatch(ctx, "number", map[string]sub{
 		"list": {tenant: true, help: "list the tenant's phone numbers", flags: func(fs *flag.FlagSet) action {
 			return func(ctx context.Context, a *admin, _ []string) error {
-				t, err := a.needTenant()
-				if err != nil {
-					return err
-				}
-				items, err := a.c.All(ctx, client.T(t, "numbers"))
-				if err != nil {
-					return err
-				}
-				return a.showList(items)
+				t := a.conn.tenant
+				return a.showAll(ctx, client.T(t, "numbers"))
 			}
 		}},
 		"acquire": {args: "E164", nargs: 1, tenant: true, help: "acquire a number (toll-free only once credits are set up)", flags: func(fs *flag.FlagSet) action {
 			kind := fs.String("kind", "user", "user or service")
 			svc := fs.String("service", "", "service numbers: toll or toll_free")
 			return func(ctx context.Context, a *admin, args []string) error {
-				t, err := a.needTenant()
-				if err != nil {
-					return err
-				}
-				res, err := a.c.Do(ctx, client.Request{Method: http.MethodPost, Path: client.T(t, "numbers"),
-					JSON: client.NumberIn{E164: args[0], Kind: *kind, Service: *svc}})
-				if err != nil {
-					return err
-				}
-				return a.show(res)
+				t := a.conn.tenant
+				return a.shown(a.c.Do(ctx, client.Request{Method: http.MethodPost, Path: client.T(t, "numbers"),
+					JSON: client.NumberIn{E164: args[0], Kind: *kind, Service: *svc}}))
 			}
 		}},
 		"assign": write(http.MethodPost, "assign a number to a user, a resource account or the bridge", func(fs *flag.FlagSet) func() (any, error) {
@@ -495,31 +383,18 @@ func cmdCall(ctx context.Context, args []string, stdout, stderr io.Writer, h hoo
 			fs.StringVar(&in.Leg, "leg", "", "leg of the call")
 			fs.Int64Var(&in.InitialSeconds, "initial-seconds", 0, "seconds to hold at first (default the engine's)")
 			return func(ctx context.Context, a *admin, args []string) error {
-				t, err := a.needTenant()
-				if err != nil {
-					return err
-				}
+				t := a.conn.tenant
 				in.CallID = args[0]
 				_, res, err := a.c.Authorize(ctx, t, in)
-				if err != nil {
-					return err
-				}
-				return a.show(res)
+				return a.shown(res, err)
 			}
 		}},
 		"release": {args: "CALL_ID", nargs: 1, tenant: true, help: "end a call that did not connect, charging nothing", flags: func(fs *flag.FlagSet) action {
 			leg := fs.String("leg", "", "leg of the call")
 			return func(ctx context.Context, a *admin, args []string) error {
-				t, err := a.needTenant()
-				if err != nil {
-					return err
-				}
-				res, err := a.c.Do(ctx, client.Request{Method: http.MethodPost, Path: client.T(t, "calls", args[0], "release"),
-					JSON: map[string]string{"leg": *leg}})
-				if err != nil {
-					return err
-				}
-				return a.show(res)
+				t := a.conn.tenant
+				return a.shown(a.c.Do(ctx, client.Request{Method: http.MethodPost, Path: client.T(t, "calls", args[0], "release"),
+					JSON: map[string]string{"leg": *leg}}))
 			}
 		}},
 		"settle": {args: "CALL_ID", nargs: 1, tenant: true, help: "end a call with its connected seconds", flags: func(fs *flag.FlagSet) action {
@@ -527,26 +402,19 @@ func cmdCall(ctx context.Context, args []string, stdout, stderr io.Writer, h hoo
 			fs.Int64Var(&in.Seconds, "seconds", -1, "connected seconds (required)")
 			fs.StringVar(&in.Leg, "leg", "", "leg of the call")
 			return func(ctx context.Context, a *admin, args []string) error {
-				t, err := a.needTenant()
-				if err != nil {
-					return err
-				}
+				t := a.conn.tenant
 				if in.Seconds < 0 {
 					return usagef("--seconds is required")
 				}
 				_, res, err := a.c.Settle(ctx, t, args[0], in)
-				if err != nil {
-					return err
-				}
-				return a.show(res)
+				return a.shown(res, err)
 			}
 		}},
 	}, args, stdout, stderr, h)
 }
 
-// reports maps the CLI's report names to the API's.
-// reports are the API's report routes (docs/api.md); the first five are the report
-// engine's (docs/reports.md), spend and refusals summary rows of the store.
+// reports maps the CLI's report names to the API's report routes (docs/api.md); the first
+// five are the report engine's (docs/reports.md), spend and refusals summary rows of the store.
 var reports = []struct {
 	name, path, help string
 	filters          []string // query parameters taken as flags of the same name
@@ -578,10 +446,7 @@ func cmdAPIReport(ctx context.Context, args []string, stdout, stderr io.Writer, 
 				if *asCSV && a.conn.json {
 					return usagef("give --csv or --json, not both")
 				}
-				t, err := a.needTenant()
-				if err != nil {
-					return err
-				}
+				t := a.conn.tenant
 				vals := url.Values{}
 				for k, v := range q {
 					if *v != "" {
@@ -593,7 +458,7 @@ func cmdAPIReport(ctx context.Context, args []string, stdout, stderr io.Writer, 
 				case export != "":
 					return exportUsage(ctx, a, path, vals, export)
 				case r.name == "usage":
-					lines, err := allUsageLines(ctx, a, path, vals)
+					lines, err := a.c.UsageLines(ctx, path, vals)
 					if err != nil {
 						return err
 					}
@@ -623,25 +488,6 @@ func cmdAPIReport(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		}}
 	}
 	return dispatch(ctx, "report", subs, args, stdout, stderr, h)
-}
-
-// allUsageLines follows the usage report's cursor and returns every line.
-func allUsageLines(ctx context.Context, a *admin, path string, q url.Values) ([]json.RawMessage, error) {
-	var all []json.RawMessage
-	for {
-		var p struct {
-			Lines      []json.RawMessage `json:"lines"`
-			NextCursor string            `json:"next_cursor"`
-		}
-		if _, err := a.c.Get(ctx, path, q, &p); err != nil {
-			return nil, err
-		}
-		all = append(all, p.Lines...)
-		if p.NextCursor == "" {
-			return all, nil
-		}
-		q.Set("cursor", p.NextCursor)
-	}
 }
 
 // exportUsage writes the usage export in the format of file's extension.

@@ -111,8 +111,7 @@ func cmdCDR(ctx context.Context, args []string, stdout, stderr io.Writer, h hook
 		return exitWith(stderr, "cdr import", err)
 	}
 	if remote {
-		explicit := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+		explicit := given(fs)
 		for _, f := range []string{"checkpoint", "resume", "in-flight", "ratecard", "memory-limit"} {
 			if explicit[f] {
 				fmt.Fprintf(stderr, "commcredits cdr import: --%s works with --db only (the server prices with its stored cards and imports the file in one request)\n", f)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -175,6 +176,23 @@ func (a *admin) show(res *client.Response) error {
 		return nil
 	}
 	return printObject(a.stdout, res.Body)
+}
+
+// shown is show of an answer, or the error that came instead.
+func (a *admin) shown(res *client.Response, err error) error {
+	if err != nil {
+		return err
+	}
+	return a.show(res)
+}
+
+// showAll prints every item of the list at path (showList).
+func (a *admin) showAll(ctx context.Context, path string, cols ...string) error {
+	items, err := a.c.All(ctx, path)
+	if err != nil {
+		return err
+	}
+	return a.showList(items, cols...)
 }
 
 // showList prints every item of a list: {"items":[...]} with --json (all pages in one),

@@ -126,22 +126,13 @@ type reportArgs struct {
 	limit                                                                   int
 }
 
-// parseWhen reads RFC 3339 or a date (UTC midnight; with endOfDay, the next midnight).
+// parseWhen reads --from or --to (report.ParseTime, in UTC).
 func parseWhen(s string, endOfDay bool) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t.UTC(), nil
-	}
-	t, err := time.Parse(time.DateOnly, s)
+	t, err := report.ParseTime(s, endOfDay)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%q: want RFC 3339 (2026-09-01T00:00:00Z) or a date (2026-09-01)", s)
+		return time.Time{}, fmt.Errorf("%q: %v", s, err)
 	}
-	if endOfDay {
-		t = t.AddDate(0, 0, 1)
-	}
-	return t, nil
+	return t.UTC(), nil
 }
 
 func runReport(ctx context.Context, e *report.Engine, st *store.SQL, kind, format string, w io.Writer, a reportArgs) error {

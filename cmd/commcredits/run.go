@@ -292,21 +292,17 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, h ho
 	// Hooks run last-registered-first: the database closes after the writer has
 	// committed every batch already queued.
 	srv.OnShutdown("database", func(context.Context) error { return d.Close() })
-	st := store.New(d)
-	cards := rating.NewRegistry()
-	n, err := st.LoadRateCards(ctx, cards)
+	svc, n, err := newEngine(ctx, d)
 	if err != nil {
 		log.Error("cannot start: rate cards", "err", err)
 		d.Close()
 		return exitError
 	}
 	log.Info("rate cards loaded", "versions", n)
-	env := &tenant.Env{Cards: cards, Catalog: plans.Default()}
-	w := writer.New(st, writer.SystemClock{}, writer.Config{Env: env})
+	st, cards, env, w := svc.Store, svc.Cards, svc.Env, svc.Writer
 	srv.Registry().MustRegister(w.Collectors()...)
 	srv.Registry().MustRegister(metrics.NewStoreCollector(st, log))
 	srv.OnShutdown("writer", func(context.Context) error { return w.Close() })
-	svc := &service.Service{Store: st, Writer: w, Cards: cards, Env: env}
 	rest.Mount(srv.Mux(), svc, rest.Config{Version: version, RateLimit: *rateLimit, Burst: *burst, MaxBody: *maxBody, MaxUpload: *maxUpload, Logger: log})
 	if *opKey != "" {
 		if err := svc.RegisterOperatorSecret(ctx, *opKey, "bootstrap"); err != nil {
@@ -527,20 +523,40 @@ func demoSignIn(ctx context.Context, d *db.DB, tenantID, base string) (string, e
 	return web.LinkURL(base, t), nil
 }
 
-// reloadRateCards adds card versions stored by other processes until ctx ends.
-func reloadRateCards(ctx context.Context, st *store.SQL, cards *rating.Registry, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
+// newEngine is the engine over d as serve and the admin commands' --db mode run it: the
+// store, the stored rate cards (n versions loaded), the writer and the service.
+func newEngine(ctx context.Context, d *db.DB) (svc *service.Service, n int, err error) {
+	st := store.New(d)
+	cards := rating.NewRegistry()
+	if n, err = st.LoadRateCards(ctx, cards); err != nil {
+		return nil, 0, err
+	}
+	env := &tenant.Env{Cards: cards, Catalog: plans.Default()}
+	w := writer.New(st, writer.SystemClock{}, writer.Config{Env: env})
+	return &service.Service{Store: st, Writer: w, Cards: cards, Env: env}, n, nil
+}
+
+// reloadRateCards adds card versions stored by other processes every interval until ctx ends.
+func reloadRateCards(ctx context.Context, st *store.SQL, cards *rating.Registry, interval time.Duration, log *slog.Logger) {
+	every(ctx, interval, func() {
+		if n, err := st.LoadRateCards(ctx, cards); err != nil && ctx.Err() == nil {
+			log.Warn("rate cards", "err", err)
+		} else if n > 0 {
+			log.Info("rate cards loaded", "versions", n)
+		}
+	})
+}
+
+// every calls fn every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if n, err := st.LoadRateCards(ctx, cards); err != nil && ctx.Err() == nil {
-				log.Warn("rate cards", "err", err)
-			} else if n > 0 {
-				log.Info("rate cards loaded", "versions", n)
-			}
+			fn()
 		}
 	}
 }

@@ -102,6 +102,13 @@ type CardOut struct {
 	ImportedAt time.Time `json:"imported_at"`
 }
 
+func get[T any](ctx context.Context, c *Client, path string) (T, *Response, error) {
+	var out T
+	res, err := c.Get(ctx, path, nil, &out)
+	return out, res, err
+}
+
+// post sends r (a POST unless r.Method says otherwise) and decodes the answer.
 func post[T any](ctx context.Context, c *Client, r Request) (T, *Response, error) {
 	var out T
 	if r.Method == "" {
@@ -118,9 +125,7 @@ func (c *Client) CreateTenant(ctx context.Context, in CreateTenantIn) (rest.Tena
 
 // Tenant reads a tenant.
 func (c *Client) Tenant(ctx context.Context, id string) (rest.TenantOut, *Response, error) {
-	var out rest.TenantOut
-	res, err := c.Get(ctx, T(id), nil, &out)
-	return out, res, err
+	return get[rest.TenantOut](ctx, c, T(id))
 }
 
 // CreateKey creates a key of tenant, or an operator key when tenant is "".
@@ -159,9 +164,7 @@ func (c *Client) ImportLicences(ctx context.Context, tenant string, csv []byte) 
 
 // Balance reads a tenant's balance.
 func (c *Client) Balance(ctx context.Context, tenant string) (rest.BalanceOut, *Response, error) {
-	var out rest.BalanceOut
-	res, err := c.Get(ctx, T(tenant, "credits"), nil, &out)
-	return out, res, err
+	return get[rest.BalanceOut](ctx, c, T(tenant, "credits"))
 }
 
 // AddFunds adds funds.
@@ -171,9 +174,7 @@ func (c *Client) AddFunds(ctx context.Context, tenant string, in FundsIn) (rest.
 
 // AutoRecharge reads the auto-recharge settings and their ETag.
 func (c *Client) AutoRecharge(ctx context.Context, tenant string) (AutoRechargeOut, *Response, error) {
-	var out AutoRechargeOut
-	res, err := c.Get(ctx, T(tenant, "credits", "auto-recharge"), nil, &out)
-	return out, res, err
+	return get[AutoRechargeOut](ctx, c, T(tenant, "credits", "auto-recharge"))
 }
 
 // SetAutoRecharge replaces the auto-recharge settings read at etag.
@@ -193,9 +194,7 @@ func (c *Client) SetPaymentMethod(ctx context.Context, tenant string, in Payment
 
 // RateCards lists the stored rate card versions.
 func (c *Client) RateCards(ctx context.Context) ([]store.RateCardInfo, *Response, error) {
-	var out []store.RateCardInfo
-	res, err := c.Get(ctx, "/v1/rate-cards", nil, &out)
-	return out, res, err
+	return get[[]store.RateCardInfo](ctx, c, "/v1/rate-cards")
 }
 
 // UploadRateCard stores a rate card CSV as the next version of (service, currency).

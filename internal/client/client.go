@@ -227,22 +227,35 @@ func (c *Client) call(ctx context.Context, r Request, out any) (*Response, error
 	return res, nil
 }
 
-// page is the shape of every list.
+// page is the shape of every list (the usage report's rows are its lines).
 type page struct {
 	Items      []json.RawMessage `json:"items"`
+	Lines      []json.RawMessage `json:"lines"`
 	NextCursor string            `json:"next_cursor"`
 }
 
 // All follows the cursors of a list and returns every item as sent.
 func (c *Client) All(ctx context.Context, path string) ([]json.RawMessage, error) {
+	return c.follow(ctx, path, url.Values{"limit": {"1000"}}, func(p *page) []json.RawMessage { return p.Items })
+}
+
+// UsageLines follows the cursors of the usage report at path (q its filters) and returns
+// every line as sent.
+func (c *Client) UsageLines(ctx context.Context, path string, q url.Values) ([]json.RawMessage, error) {
+	return c.follow(ctx, path, q, func(p *page) []json.RawMessage { return p.Lines })
+}
+
+func (c *Client) follow(ctx context.Context, path string, q url.Values, rows func(*page) []json.RawMessage) ([]json.RawMessage, error) {
+	if q == nil {
+		q = url.Values{}
+	}
 	var all []json.RawMessage
-	q := url.Values{"limit": {"1000"}}
 	for {
 		var p page
 		if _, err := c.Get(ctx, path, q, &p); err != nil {
 			return nil, err
 		}
-		all = append(all, p.Items...)
+		all = append(all, rows(&p)...)
 		if p.NextCursor == "" {
 			return all, nil
 		}

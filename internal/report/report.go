@@ -43,6 +43,26 @@ type FieldError struct {
 func (e *FieldError) Error() string { return "report: " + e.Field + ": " + e.Msg }
 func (e *FieldError) Unwrap() error { return e.Err }
 
+// ParseTime reads an end of a report's range as the CLI and the API take it: RFC 3339 (its
+// offset kept), or a date (UTC midnight; with endOfDay the next midnight, so that a "to"
+// date includes its day). "" is the zero time: the default range.
+func ParseTime(s string, endOfDay bool) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return time.Time{}, errors.New("want RFC 3339 (2026-09-01T00:00:00Z) or a date (2026-09-01)")
+	}
+	if endOfDay {
+		t = t.AddDate(0, 0, 1)
+	}
+	return t, nil
+}
+
 func invalid(field, format string, a ...any) error {
 	return &FieldError{Field: field, Msg: fmt.Sprintf(format, a...), Err: ErrInvalid}
 }

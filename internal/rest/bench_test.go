@@ -116,6 +116,17 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// reportRequests reports the CPU per request, requests per second since t0 and the p50
+// and p99 of lat (one latency per request).
+func reportRequests(b *testing.B, t0 time.Time, c0 time.Duration, lat []time.Duration) {
+	el := time.Since(t0)
+	reportCPU(b, c0, b.N)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/el.Seconds(), "req/s")
+	b.ReportMetric(pct(lat, 0.50), "p50-ms")
+	b.ReportMetric(pct(lat, 0.99), "p99-ms")
+}
+
 // reportCPU reports the process's CPU time per operation since c0 (client, server and
 // writer together, as they share the machine): a figure that other load on the machine
 // changes far less than it changes throughput.
@@ -162,12 +173,7 @@ func loadAuthorize(b *testing.B, h *harness, tenants, keys []string, callType st
 		}
 		return err
 	})
-	el := time.Since(t0)
-	reportCPU(b, c0, b.N)
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/el.Seconds(), "req/s")
-	b.ReportMetric(pct(lat, 0.50), "p50-ms")
-	b.ReportMetric(pct(lat, 0.99), "p99-ms")
+	reportRequests(b, t0, c0, lat)
 }
 
 // BenchmarkFullCallHTTP: authorize → extend → settle per call over loopback HTTP with
@@ -265,12 +271,7 @@ func BenchmarkTrivialHTTP(b *testing.B) {
 		_, err := lc.post("/x", "k", []byte(`{"call_id":"b1","call_type":"user_out"}`))
 		return err
 	})
-	el := time.Since(t0)
-	reportCPU(b, c0, b.N)
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/el.Seconds(), "req/s")
-	b.ReportMetric(pct(lat, 0.50), "p50-ms")
-	b.ReportMetric(pct(lat, 0.99), "p99-ms")
+	reportRequests(b, t0, c0, lat)
 }
 
 // BenchmarkCallHandler is the server's own cost of call requests, with no client and no

@@ -6,8 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -49,7 +49,7 @@ type ReceiptOut struct {
 func receiptOut(r tenant.Receipt) ReceiptOut {
 	return ReceiptOut{Number: r.Number, Kind: string(r.Kind), Purpose: string(r.Purpose), Amount: r.Amount.Format(r.Currency),
 		Currency: r.Currency.Code, Method: r.Method, MethodSummary: r.MethodSummary, Agreement: r.Agreement,
-		PurchaseOrder: r.PurchaseOrder, PaymentID: r.PaymentID, LotID: r.LotID, IssuedAt: r.IssuedAt.Format("2006-01-02T15:04:05Z07:00")}
+		PurchaseOrder: r.PurchaseOrder, PaymentID: r.PaymentID, LotID: r.LotID, IssuedAt: r.IssuedAt.Format(time.RFC3339)}
 }
 
 // relocate renames problem locations (body.email → path.email) where the engine's field
@@ -294,13 +294,8 @@ func (a *API) notifyRoutes() {
 			if err != nil {
 				return nil, problem(err)
 			}
-			start = min(start, len(ds))
-			end := min(start+in.limit(), len(ds))
 			out := &deliveriesOut{}
-			out.Body.Items = append([]jobs.Delivery{}, ds[start:end]...)
-			if end < len(ds) {
-				out.Body.NextCursor = encodeCursor(strconv.Itoa(end))
-			}
+			out.Body.Items, out.Body.NextCursor = positioned(ds, start, in.limit())
 			return out, nil
 		})
 	type resendIn struct {

@@ -2,6 +2,7 @@ package rest
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -15,14 +16,6 @@ import (
 	"github.com/commcredits/commcredits/internal/recharge"
 	"github.com/commcredits/commcredits/internal/report"
 )
-
-// listOut is a page of a report.
-type listOut[T any] struct {
-	Body struct {
-		Items      []T    `json:"items"`
-		NextCursor string `json:"next_cursor,omitempty"`
-	}
-}
 
 type reportIn struct {
 	TenantPath
@@ -45,16 +38,14 @@ func storeReport[T any](a *API, id, p, summary string, rows func(ctx context.Con
 			if err != nil {
 				return nil, err
 			}
-			start = min(start, len(all))
-			end := min(start+in.limit(), len(all))
 			out := &listOut[T]{}
-			out.Body.Items = append([]T{}, all[start:end]...)
-			if end < len(all) {
-				out.Body.NextCursor = encodeCursor(strconv.Itoa(end))
-			}
+			out.Body.Items, out.Body.NextCursor = positioned(all, start, in.limit())
 			return out, nil
 		})
 }
+
+// errPageFull stops a row stream once a page has its lines.
+var errPageFull = errors.New("page full")
 
 // position decodes a positional cursor ("" is the start).
 func position(cursor string) (int, error) {
@@ -68,20 +59,14 @@ func position(cursor string) (int, error) {
 	return n, nil
 }
 
-// when reads a query time: RFC 3339 or a date (UTC midnight; with endOfDay, the next
-// midnight, so that to=2026-11-24 includes that day), as the CLI does.
+// when reads a query time (report.ParseTime, in UTC).
 func when(loc, s string, endOfDay bool) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	t, err := time.Parse(time.RFC3339, s)
+	t, err := report.ParseTime(s, endOfDay)
 	if err != nil {
-		if t, err = time.Parse(time.DateOnly, s); err != nil {
-			return time.Time{}, problem(badField(loc, s, "want RFC 3339 (2026-09-01T00:00:00Z) or a date (2026-09-01)"))
-		}
-		if endOfDay {
-			t = t.AddDate(0, 0, 1)
-		}
+		return time.Time{}, problem(badField(loc, s, "%v", err))
 	}
 	// Year 1 would read as "not given" (the zero time) and pick the default range.
 	if t.Year() < 1970 {
@@ -231,16 +216,20 @@ func (a *API) reportRoutes() {
 				return nil, problem(err)
 			}
 			if start > 0 {
-				// A later page: the lines after the cursor, read by streaming past the first.
+				// A later page: the lines after the cursor, read by streaming past the first
+				// and no further than the page's end.
 				lines, i := make([]report.UsageLine, 0, in.limit()), 0
 				_, err := e.EachUsage(ctx, req, func(l *report.UsageLine) error {
-					if i >= start && len(lines) < in.limit() {
+					if len(lines) == in.limit() {
+						return errPageFull
+					}
+					if i >= start {
 						lines = append(lines, *l)
 					}
 					i++
 					return nil
 				})
-				if err != nil {
+				if err != nil && !errors.Is(err, errPageFull) {
 					return nil, problem(err)
 				}
 				r.Lines = lines
@@ -409,14 +398,12 @@ func (a *API) reportRoutes() {
 		})
 }
 
-// dryRunProblem names body fields: the settings of a dry run come in the body.
+// dryRunProblem names body fields: the settings of a dry run come in the body (a
+// recharge.FieldError names them already).
 func dryRunProblem(err error) error {
-	var rfe *recharge.FieldError
-	if errorsAs(err, &rfe) {
-		return problem(err)
-	}
 	p := problem(err)
-	if m, ok := p.(*huma.ErrorModel); ok {
+	var rfe *recharge.FieldError
+	if m, ok := p.(*huma.ErrorModel); ok && !errors.As(err, &rfe) {
 		for _, d := range m.Errors {
 			d.Location = strings.Replace(d.Location, "query.", "body.", 1)
 		}

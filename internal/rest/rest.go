@@ -268,7 +268,8 @@ func (a *API) authenticate(ctx huma.Context, next func(huma.Context)) {
 
 // cleanText refuses NUL bytes and invalid UTF-8 in the path, the query, the Idempotency-Key
 // and the body (a JSON \u0000 included): PostgreSQL cannot store them, and a command
-// carrying one would fail the writer's whole group commit, other tenants' commands with it.
+// carrying one would be a 500 rather than a 400 naming what is wrong (the writer runs a
+// command the database refuses alone, so the others of its batch are not failed with it).
 // The body is read here (as far as the operation's limit) into a pooled buffer and handed
 // on unchanged; the returned *bodyCtx (nil when no body was read) gives the buffer back
 // with release once the request has been answered.
@@ -293,7 +294,8 @@ func cleanText(ctx huma.Context) (huma.Context, *bodyCtx, error) {
 	if limit <= 0 || ctx.Method() == http.MethodGet {
 		return ctx, nil, nil
 	}
-	bc := &bodyCtx{humaCtx: ctx, buf: bodyPool.Get().(*bytes.Buffer)}
+	bc := bodyPool.Get().(*bodyCtx)
+	bc.humaCtx = ctx
 	bc.limited = io.LimitedReader{R: ctx.BodyReader(), N: limit + 1}
 	if _, err := bc.buf.ReadFrom(&bc.limited); err != nil {
 		return ctx, bc, fmt.Errorf("cannot read the body: %v", err)
@@ -312,8 +314,9 @@ func cleanText(ctx huma.Context) (huma.Context, *bodyCtx, error) {
 	return bc, bc, nil
 }
 
-// bodyPool holds the buffers cleanText reads bodies into.
-var bodyPool = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 1024)) }}
+// bodyPool holds the bodyCtxs, with the buffers cleanText reads bodies into: a request
+// with a body allocates neither.
+var bodyPool = sync.Pool{New: func() any { return &bodyCtx{buf: bytes.NewBuffer(make([]byte, 0, 1024))} }}
 
 func bad(s string) bool { return strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) }
 
@@ -345,13 +348,15 @@ type bodyCtx struct {
 	body    io.Reader
 }
 
-// release gives the body's buffer back to the pool (c may be nil).
+// release gives c and its buffer back to the pool (c may be nil).
 func (c *bodyCtx) release() {
 	if c == nil || c.buf.Cap() > 64<<10 { // one large upload must not stay pinned in the pool
 		return
 	}
 	c.buf.Reset()
-	bodyPool.Put(c.buf)
+	c.humaCtx, c.limited, c.body = nil, io.LimitedReader{}, nil
+	c.r.Reset(nil)
+	bodyPool.Put(c)
 }
 
 type humaCtx = huma.Context
@@ -515,6 +520,26 @@ func page[T any](items []T, key func(T) string, q PageQuery) ([]T, string) {
 		return items, ""
 	}
 	return items[:n], encodeCursor(key(items[n-1]))
+}
+
+// listOut is a page of a list.
+type listOut[T any] struct {
+	Body struct {
+		Items      []T    `json:"items"`
+		NextCursor string `json:"next_cursor,omitempty"`
+	}
+}
+
+// positioned is the page of all (a whole list in a stable order) that starts at start (from
+// position) and, while more follow, the positional cursor after it.
+func positioned[T any](all []T, start, limit int) ([]T, string) {
+	start = min(start, len(all))
+	end := min(start+limit, len(all))
+	next := ""
+	if end < len(all) {
+		next = encodeCursor(strconv.Itoa(end))
+	}
+	return append([]T{}, all[start:end]...), next
 }
 
 // fetched converts rows a store returned after the cursor (sorted by key, at least limit+1
