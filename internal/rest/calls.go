@@ -49,6 +49,8 @@ func (c CDRIn) cdr(tenantID string) charging.CDR {
 		Caller: c.Caller, Callee: c.Callee, ServiceNumber: c.ServiceNumber, Start: c.Start.UTC(), End: c.End.UTC(), Duration: d}
 }
 
+var _ ingest.BatchSubmitter = tenantOnly{}
+
 // tenantOnly is the writer as a CSV import of one tenant may use it: a record naming
 // another tenant is refused like an unknown tenant, never booked there.
 type tenantOnly struct {
@@ -57,10 +59,37 @@ type tenantOnly struct {
 }
 
 func (t tenantOnly) Submit(ctx context.Context, tenantID, key string, cmd tenant.Command) (writer.Result, error) {
-	if tenantID != t.tenant {
-		return writer.Result{}, fmt.Errorf("%w: record of tenant %q in an import for %q", tenant.ErrUnknownTenant, tenantID, t.tenant)
+	if err := t.check(tenantID); err != nil {
+		return writer.Result{}, err
 	}
 	return t.w.Submit(ctx, tenantID, key, cmd)
+}
+
+// SubmitBatch makes tenantOnly an ingest.BatchSubmitter, so that an upload sends its
+// records in batches from a few workers, as `cdr import` does, instead of one goroutine per
+// record in flight.
+func (t tenantOnly) SubmitBatch(ctx context.Context, items []writer.Item) []writer.Outcome {
+	out := make([]writer.Outcome, len(items))
+	send := make([]writer.Item, 0, len(items))
+	at := make([]int, 0, len(items))
+	for i, it := range items {
+		if err := t.check(it.Tenant); err != nil {
+			out[i].Err = err
+			continue
+		}
+		send, at = append(send, it), append(at, i)
+	}
+	for j, o := range t.w.SubmitBatch(ctx, send) {
+		out[at[j]] = o
+	}
+	return out
+}
+
+func (t tenantOnly) check(tenantID string) error {
+	if tenantID != t.tenant {
+		return fmt.Errorf("%w: record of tenant %q in an import for %q", tenant.ErrUnknownTenant, tenantID, t.tenant)
+	}
+	return nil
 }
 
 func (a *API) callRoutes() {
