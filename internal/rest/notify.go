@@ -361,7 +361,7 @@ func (a *API) notifyRoutes() {
 			if in.Cursor != "" {
 				after = decodeCursor(in.Cursor)
 			}
-			rs, err := a.svc.Store.Receipts(ctx, in.Tenant, after)
+			rs, err := a.svc.Store.Receipts(ctx, in.Tenant, after, in.limit()+1)
 			if err != nil {
 				return nil, problem(err)
 			}

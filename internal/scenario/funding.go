@@ -348,7 +348,7 @@ func (r *runner) expectFunding(ctx context.Context, st *Step, fail func(field, f
 		}
 	}
 	if x.Receipts != nil {
-		rs, err := r.st.Receipts(ctx, id, "")
+		rs, err := r.st.Receipts(ctx, id, "", 0)
 		if err != nil {
 			return err
 		}

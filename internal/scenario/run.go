@@ -655,7 +655,7 @@ func (r *runner) tenantOutput(ctx context.Context, t TenantSpec) (TenantOutput, 
 	if o.Notifications, err = r.notifications(ctx, id); err != nil {
 		return o, err
 	}
-	rs, err := r.st.Receipts(ctx, id, "")
+	rs, err := r.st.Receipts(ctx, id, "", 0)
 	if err != nil {
 		return o, err
 	}

@@ -47,10 +47,14 @@ func (s *SQL) receipts(ctx context.Context, where string, args ...any) ([]tenant
 	return out, err
 }
 
-// Receipts lists a tenant's receipts and invoices, oldest first (at most 1000 after the
-// number after; "" from the start).
-func (s *SQL) Receipts(ctx context.Context, tenantID, after string) ([]tenant.Receipt, error) {
-	return s.receipts(ctx, `WHERE tenant_id = ? AND number > ? ORDER BY number LIMIT ?`, tenantID, after, receiptsPerPage)
+// Receipts lists a tenant's receipts and invoices, oldest first: at most limit (1000 when
+// limit ≤ 0) after the number after ("" from the start). A caller that pages asks for one
+// more than its page, to know whether another page follows.
+func (s *SQL) Receipts(ctx context.Context, tenantID, after string, limit int) ([]tenant.Receipt, error) {
+	if limit <= 0 {
+		limit = receiptsPerPage
+	}
+	return s.receipts(ctx, `WHERE tenant_id = ? AND number > ? ORDER BY number LIMIT ?`, tenantID, after, limit)
 }
 
 // Receipt returns one receipt or invoice by number (ErrNotFound).

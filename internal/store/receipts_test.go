@@ -41,7 +41,7 @@ func TestReceiptsPerFunding(t *testing.T) {
 		submit("auto-ea", tenant.SetAutoRecharge{Settings: recharge.Settings{Enabled: true, Trigger: 20_000, Amount: 5_000,
 			PaymentMethod: "ea:AG-2"}, IfVersion: 1})
 
-		rs, err := s.Receipts(ctx, "t1", "")
+		rs, err := s.Receipts(ctx, "t1", "", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,6 +55,13 @@ func TestReceiptsPerFunding(t *testing.T) {
 		}
 		if len(rs) != len(want) {
 			t.Fatalf("%d receipts: %+v", len(rs), rs)
+		}
+		// A page of two, then what follows the second.
+		if first, err := s.Receipts(ctx, "t1", "", 2); err != nil || len(first) != 2 || first[1].Number != rs[1].Number {
+			t.Fatalf("first two: %+v %v", first, err)
+		}
+		if rest, err := s.Receipts(ctx, "t1", rs[1].Number, 2); err != nil || len(rest) != 1 || rest[0].Number != rs[2].Number {
+			t.Fatalf("after the second: %+v %v", rest, err)
 		}
 		lots, err := s.Lots(ctx, "t1")
 		if err != nil {

@@ -555,7 +555,7 @@ func TestContactsAndReceipts(t *testing.T) {
 	c.get("/ui/credits")
 	c.post("/ui/credits/method", url.Values{"method": {"ea:AG-1:PO-7"}})
 	c.post("/ui/credits/funds", url.Values{"funds_amount": {"75"}})
-	rs, err := h.st.Receipts(ctx, tenantID, "")
+	rs, err := h.st.Receipts(ctx, tenantID, "", 0)
 	if err != nil || len(rs) != 1 {
 		t.Fatalf("receipts stored: %d, %v", len(rs), err)
 	}

@@ -50,7 +50,7 @@ func (c dirContacts) RemoveContact(ctx context.Context, tenantID, email string) 
 type storeReceipts struct{ st *store.SQL }
 
 func (r storeReceipts) Receipts(ctx context.Context, tenantID string) ([]Receipt, error) {
-	rs, err := r.st.Receipts(ctx, tenantID, "")
+	rs, err := r.st.Receipts(ctx, tenantID, "", 0)
 	if err != nil {
 		return nil, err
 	}

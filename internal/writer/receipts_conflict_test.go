@@ -37,7 +37,7 @@ func TestReceiptNumbersThroughConflicts(t *testing.T) {
 		if retriesOf(w1)+retriesOf(w2) < n-2 {
 			t.Fatal("the two writers never collided: the test did not exercise the version check")
 		}
-		rs, err := s.Receipts(ctx, "t1", "")
+		rs, err := s.Receipts(ctx, "t1", "", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
