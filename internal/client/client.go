@@ -193,11 +193,19 @@ func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 	}
 }
 
+// maxBody bounds a response held in memory (a variable for the test).
+var maxBody = 256 << 20
+
 func read(res *http.Response) (*Response, error) {
 	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, 256<<20))
+	// One byte past the bound tells a body cut short from one that fits: an export cut
+	// short must fail, not be written as if whole.
+	b, err := io.ReadAll(io.LimitReader(res.Body, int64(maxBody)+1))
 	if err != nil {
 		return nil, err
+	}
+	if len(b) > maxBody {
+		return nil, fmt.Errorf("client: response larger than %d bytes", maxBody)
 	}
 	if res.StatusCode >= 400 {
 		p := &Problem{}

@@ -103,6 +103,27 @@ func TestProblemNotJSON(t *testing.T) {
 	}
 }
 
+// A body larger than the client holds is an error, not a body cut short; one that fits is
+// whole.
+func TestBodyOverLimit(t *testing.T) {
+	defer func(old int) { maxBody = old }(maxBody)
+	maxBody = 10
+	body := "0123456789"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(body))
+	}))
+	defer srv.Close()
+	c := &Client{BaseURL: srv.URL, Retries: -1}
+	res, err := c.Do(context.Background(), Request{Method: http.MethodGet, Path: "/v1/x"})
+	if err != nil || string(res.Body) != body {
+		t.Fatalf("body of the limit: %v %v", res, err)
+	}
+	body += "x"
+	if res, err := c.Do(context.Background(), Request{Method: http.MethodGet, Path: "/v1/x"}); err == nil {
+		t.Fatalf("body past the limit read as %q", res.Body)
+	}
+}
+
 // TestAll follows cursors until a page has none.
 func TestAll(t *testing.T) {
 	pages := map[string]string{
