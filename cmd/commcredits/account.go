@@ -31,7 +31,7 @@ func cmdAccount(ctx context.Context, args []string, stdout, stderr io.Writer, h 
 		return exitUsage
 	}
 	sub := args[0]
-	fs := newFlagSet("user "+sub, stderr)
+	fs := newFlagSet("account "+sub, stderr)
 	dsn := fs.String("db", envOr(h, envDB, db.DefaultDSN), "database DSN (env "+envDB+")")
 	email := fs.String("email", "", "the account's email address")
 	role := fs.String("role", "", "operator, tenant_admin, billing_admin or reports_reader (create)")
