@@ -63,11 +63,13 @@ type SetUsageLocation struct {
 	Country string `json:"country"`
 }
 
-// SetPolicies sets a principal's conference dial-out and PSTN policies; nil leaves one as is.
+// SetPolicies sets a principal's conference dial-out and PSTN policies and, when given, its
+// monthly spend limit (as SetSpendLimit), all or none; nil leaves one as is.
 type SetPolicies struct {
-	UserID      string  `json:"user_id"`
-	ConfDialOut *string `json:"conf_dial_out,omitempty"`
-	PSTN        *string `json:"pstn,omitempty"`
+	UserID      string        `json:"user_id"`
+	ConfDialOut *string       `json:"conf_dial_out,omitempty"`
+	PSTN        *string       `json:"pstn,omitempty"`
+	SpendLimit  *money.Amount `json:"spend_limit,omitempty"`
 }
 
 // SetSpendLimit sets a principal's monthly credit spend limit (minor units; 0 = none).
@@ -617,8 +619,15 @@ func (a *applier) setPolicies(c SetPolicies) *Error {
 			return err
 		}
 	}
-	if conf != u.ConfDialOut || p != u.PSTNPolicy {
-		u.ConfDialOut, u.PSTNPolicy = conf, p
+	limit := u.SpendLimit
+	if c.SpendLimit != nil {
+		if err := spendLimit("spend_limit", *c.SpendLimit); err != nil {
+			return err
+		}
+		limit = *c.SpendLimit
+	}
+	if conf != u.ConfDialOut || p != u.PSTNPolicy || limit != u.SpendLimit {
+		u.ConfDialOut, u.PSTNPolicy, u.SpendLimit = conf, p, limit
 		a.touchUser(u)
 	}
 	return nil

@@ -111,6 +111,8 @@ func TestApplyRefused(t *testing.T) {
 		{"policies empty dial-out", SetPolicies{UserID: "alice", ConfDialOut: ptr("")}, credits, ErrInvalid, `conf_dial_out: empty`},
 		{"policies bad pstn", SetPolicies{UserID: "alice", ConfDialOut: ptr("none"), PSTN: ptr("galactic")}, credits, ErrInvalid, `pstn: "galactic" is not one of international, domestic, none`},
 		{"policies empty pstn", SetPolicies{UserID: "alice", PSTN: ptr("")}, credits, ErrInvalid, `pstn: empty`},
+		{"policies with a bad spend limit", SetPolicies{UserID: "alice", PSTN: ptr("none"), SpendLimit: ptr(money.Amount(-5))}, credits, ErrInvalid,
+			`spend_limit: -5 out of range 0..1000000000000000`},
 
 		{"spend limit missing user", SetSpendLimit{UserID: "zed", Limit: 1}, credits, ErrNotFound, `user_id: no user or resource account "zed"`},
 		{"spend limit negative", SetSpendLimit{UserID: "alice", Limit: -5}, credits, ErrInvalid, `limit: -5 out of range 0..1000000000000000`},
@@ -248,6 +250,8 @@ func TestApplyAccepted(t *testing.T) {
 		{"policies both", SetPolicies{UserID: "bob", ConfDialOut: ptr(DialOutZoneA), PSTN: ptr(PSTNNone)}, credits,
 			Changes{Users: []User{{ID: "bob", DisplayName: "Bob", Kind: KindUser, UsageLocation: "GB", Licences: []string{"MCOEV"}, ConfDialOut: DialOutZoneA, PSTNPolicy: PSTNNone}}}, nil},
 		{"policies nothing", SetPolicies{UserID: "bob"}, credits, Changes{}, nil},
+		{"policies and spend limit", SetPolicies{UserID: "bob", PSTN: ptr(PSTNDomestic), SpendLimit: ptr(money.Amount(2500))}, credits,
+			Changes{Users: []User{{ID: "bob", DisplayName: "Bob", Kind: KindUser, UsageLocation: "GB", Licences: []string{"MCOEV"}, ConfDialOut: DialOutAny, PSTNPolicy: PSTNDomestic, SpendLimit: 2500}}}, nil},
 		{"spend limit", SetSpendLimit{UserID: "bob", Limit: 2500}, credits,
 			Changes{Users: []User{{ID: "bob", DisplayName: "Bob", Kind: KindUser, UsageLocation: "GB", Licences: []string{"MCOEV"}, ConfDialOut: DialOutAny, PSTNPolicy: PSTNInternational, SpendLimit: 2500}}}, nil},
 		{"toll-free dial-in off", SetTollFreeDialIn{OrganizerID: "bob", Disabled: true}, credits,

@@ -368,27 +368,11 @@ func (s *Server) setPolicies(w http.ResponseWriter, r *http.Request, c *reqCtx) 
 		return
 	}
 	fields := map[string]string{"user_id": "user", "conf_dial_out": "conf_dial_out", "pstn": "pstn", "spend_limit": "spend_limit"}
-	// Check both changes against the directory first, so that the second cannot be refused
-	// after the first was applied.
-	st, err := s.state(r, c)
-	if err != nil {
-		s.fail(w, r, c, err)
+	// One command: the policies and the limit are saved together or not at all.
+	cmd := directory.SetPolicies{UserID: user, ConfDialOut: &conf, PSTN: &pstn, SpendLimit: &limit}
+	if _, err := s.d.Writer.Submit(r.Context(), c.tenant.ID, formKey(r), cmd); err != nil {
+		s.refused(w, r, c, err, fields, again)
 		return
-	}
-	pol, lim := directory.SetPolicies{UserID: user, ConfDialOut: &conf, PSTN: &pstn}, directory.SetSpendLimit{UserID: user, Limit: limit}
-	dir := st.Dir.Clone()
-	for _, cmd := range []directory.Command{pol, lim} {
-		if _, err := directory.Apply(dir, cmd, directory.Env{Catalog: s.catalog(), CreditsSetUp: st.CreditsSetUp()}); err != nil {
-			s.refused(w, r, c, err, fields, again)
-			return
-		}
-	}
-	key := formKey(r)
-	for i, cmd := range []tenant.Command{pol, lim} {
-		if _, err := s.d.Writer.Submit(r.Context(), c.tenant.ID, fmt.Sprintf("%s:%d", key, i), cmd); err != nil {
-			s.refused(w, r, c, err, fields, again)
-			return
-		}
 	}
 	msg := "Policies of " + user + " saved"
 	if limit > 0 {
