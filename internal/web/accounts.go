@@ -157,13 +157,16 @@ func (s *Accounts) Create(ctx context.Context, email, password, role, tenantID s
 		hash = string(h)
 	}
 	acc := Account{ID: "acc_" + token(12), Email: email, Role: role, Tenant: tenantID, CreatedAt: s.now().UTC(), hash: hash}
-	if _, err := s.ByEmail(ctx, email); err == nil {
-		return Account{}, ErrAccountExists
-	}
-	_, err = s.write.ExecContext(ctx, s.q(`INSERT INTO web_accounts (id, email, password_hash, role, tenant_id, created_at)
-		VALUES (?, ?, ?, ?, ?, ?)`), acc.ID, acc.Email, acc.hash, acc.Role, acc.Tenant, acc.CreatedAt.UnixNano())
+	// The email's unique key decides, also between two creations at once.
+	res, err := s.write.ExecContext(ctx, s.q(`INSERT INTO web_accounts (id, email, password_hash, role, tenant_id, created_at)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO NOTHING`), acc.ID, acc.Email, acc.hash, acc.Role, acc.Tenant, acc.CreatedAt.UnixNano())
 	if err != nil {
 		return Account{}, fmt.Errorf("create account: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return Account{}, fmt.Errorf("create account: %w", err)
+	} else if n == 0 {
+		return Account{}, ErrAccountExists
 	}
 	return acc, nil
 }

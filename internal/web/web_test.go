@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,6 +44,26 @@ func TestAccounts(t *testing.T) {
 			if _, err := acc.Create(ctx, tc.email, tc.pw, tc.role, tc.tenant); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("%s: err %v, want %q", tc.name, err, tc.want)
 			}
+		}
+		// Creations of one email at once: one account, the others ErrAccountExists.
+		var wg sync.WaitGroup
+		var made atomic.Int32
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := acc.Create(ctx, "race@example.com", "", web.RoleTenantAdmin, "acme")
+				switch {
+				case err == nil:
+					made.Add(1)
+				case !errors.Is(err, web.ErrAccountExists):
+					t.Errorf("concurrent creation: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if made.Load() != 1 {
+			t.Errorf("%d accounts made of one email", made.Load())
 		}
 		if _, err := acc.Authenticate(ctx, "OPS@example.com", "long enough password"); err != nil {
 			t.Fatalf("right password: %v", err)
